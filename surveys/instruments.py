@@ -1,0 +1,248 @@
+"""Instrument files: validation against the JSON Schema and the semantic rules.
+
+An instrument is data (docs/instrument-format.md). `InstrumentSpec` wraps a
+validated definition with the look-ups the survey pages, the answer validator
+and the analytics engine need.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+SCHEMA_PATH = Path(__file__).resolve().parent / "data" / "instrument.schema.json"
+DEFAULT_INSTRUMENT_PATH = Path(__file__).resolve().parent / "data" / "instruments" / "default.json"
+PREFER_NOT_TO_SAY = "prefer-not-to-say"
+NOT_APPLICABLE = "na"
+NO_RELATIONSHIP = "none"
+PAIR_PREFIX = "pair:"
+RESERVED_SLUGS = frozenset({"sector", "language"})
+
+
+def localized_text(texts: dict[str, str], language: str) -> str:
+    """Return the text for `language`, falling back to English, then to any language."""
+    if not texts:
+        return ""
+    return texts.get(language) or texts.get("en") or next(iter(texts.values()))
+
+
+class InstrumentError(ValueError):
+    """An instrument file that is not valid; `problems` lists every reason."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+@cache
+def _schema_validator() -> jsonschema.Draft202012Validator:
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    return jsonschema.Draft202012Validator(schema)
+
+
+def definition_checksum(definition: dict[str, Any]) -> str:
+    """Return a SHA-256 of the definition's canonical JSON form."""
+    canonical = json.dumps(definition, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def _texts(node: Any, path: str) -> list[tuple[str, dict[str, str]]]:
+    """Collect every language-keyed text object under `node` with its path."""
+    text_keys = {
+        "title",
+        "description",
+        "name",
+        "practice",
+        "intro",
+        "text",
+        "help",
+        "label",
+        "na_label",
+        "none_label",
+    }
+    found: list[tuple[str, dict[str, str]]] = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in text_keys and isinstance(value, dict):
+                found.append((f"{path}.{key}", value))
+            else:
+                found.extend(_texts(value, f"{path}.{key}"))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found.extend(_texts(value, f"{path}[{index}]"))
+    return found
+
+
+def instrument_validate(definition: Any) -> list[str]:
+    """Return every problem with `definition`; an empty list means it is valid."""
+    schema_problems = [
+        f"{'/'.join(str(p) for p in error.absolute_path) or '(top)'}: {error.message}"
+        for error in sorted(_schema_validator().iter_errors(definition), key=str)
+    ]
+    if schema_problems:
+        return schema_problems
+
+    problems: list[str] = []
+    languages = definition["languages"]
+    for path, texts in _texts(definition, "$"):
+        missing = [language for language in languages if language not in texts]
+        if missing:
+            problems.append(f"{path}: missing language(s) {', '.join(missing)}")
+
+    scales = definition["scales"]
+    for slug, scale in scales.items():
+        for language in languages:
+            labels = scale["labels"].get(language)
+            if labels is None:
+                problems.append(f"scale {slug}: no labels in {language}")
+            elif len(labels) != scale["points"]:
+                problems.append(
+                    f"scale {slug}: {len(labels)} labels in {language} for {scale['points']} points"
+                )
+
+    area_slugs = [area["slug"] for area in definition["areas"]]
+    if len(set(area_slugs)) != len(area_slugs):
+        problems.append("areas: duplicate area slug")
+
+    seen: set[str] = set()
+    areas_with_scale_items: set[str] = set()
+    pair_matrices = 0
+    for section in definition["sections"]:
+        for item in section["items"]:
+            slug = item["slug"]
+            if slug in seen:
+                problems.append(f"item {slug}: slug used twice")
+            if slug in RESERVED_SLUGS:
+                problems.append(f"item {slug}: slug is reserved")
+            seen.add(slug)
+            area = item.get("area")
+            if area is not None and area not in area_slugs:
+                problems.append(f"item {slug}: unknown area {area}")
+            if item["type"] in ("scale", "pair_matrix") and item["scale"] not in scales:
+                problems.append(f"item {slug}: unknown scale {item['scale']}")
+            if item["type"] == "scale" and area is not None:
+                areas_with_scale_items.add(area)
+            if item["type"] == "pair_matrix":
+                pair_matrices += 1
+            if item["type"] in ("single", "multiple"):
+                option_count = len(area_slugs) if "options_from" in item else len(item.get("options", []))
+                if item.get("max_choices", 0) > option_count:
+                    problems.append(f"item {slug}: max_choices exceeds the number of options")
+                option_slugs = [option["slug"] for option in item.get("options", [])]
+                if len(set(option_slugs)) != len(option_slugs):
+                    problems.append(f"item {slug}: duplicate option slug")
+    if pair_matrices > 1:
+        problems.append("sections: more than one pair_matrix item")
+    for area in area_slugs:
+        if area not in areas_with_scale_items:
+            problems.append(f"area {area}: no scale item measures it")
+
+    for dimension in definition["dimensions"]:
+        slug = dimension["slug"]
+        if slug in seen:
+            problems.append(f"dimension {slug}: slug used twice")
+        if slug in RESERVED_SLUGS:
+            problems.append(f"dimension {slug}: slug is reserved")
+        seen.add(slug)
+        option_slugs = [option["slug"] for option in dimension["options"]]
+        if len(set(option_slugs)) != len(option_slugs):
+            problems.append(f"dimension {slug}: duplicate option slug")
+        if option_slugs[-1] != PREFER_NOT_TO_SAY:
+            problems.append(f'dimension {slug}: the last option must be "{PREFER_NOT_TO_SAY}"')
+        for option in dimension.get("sensitive_options", []):
+            if option not in option_slugs:
+                problems.append(f"dimension {slug}: unknown sensitive option {option}")
+    return problems
+
+
+@dataclass(frozen=True)
+class Question:
+    """One answerable question of an instrument: an item or a dimension."""
+
+    slug: str
+    type: str  # scale | single | multiple | pair_matrix | text
+    definition: dict[str, Any]
+    section: str
+    points: int = 0
+    option_slugs: tuple[str, ...] = ()
+    max_choices: int | None = None
+    is_dimension: bool = False
+    is_enabled: bool = True
+
+
+@dataclass(frozen=True)
+class InstrumentSpec:
+    """A validated instrument definition with look-ups by slug."""
+
+    definition: dict[str, Any]
+    questions: dict[str, Question] = field(default_factory=dict)
+
+    @classmethod
+    def from_definition(cls, definition: dict[str, Any]) -> "InstrumentSpec":
+        scales = definition["scales"]
+        area_slugs = tuple(area["slug"] for area in definition["areas"])
+        questions: dict[str, Question] = {}
+        for section in definition["sections"]:
+            for item in section["items"]:
+                kind = item["type"]
+                points = scales[item["scale"]]["points"] if "scale" in item else 0
+                if "options_from" in item:
+                    options = area_slugs
+                else:
+                    options = tuple(option["slug"] for option in item.get("options", []))
+                questions[item["slug"]] = Question(
+                    slug=item["slug"],
+                    type=kind,
+                    definition=item,
+                    section=section["slug"],
+                    points=points,
+                    option_slugs=options,
+                    max_choices=item.get("max_choices"),
+                    is_enabled=item.get("enabled", kind != "text"),
+                )
+        for dimension in definition["dimensions"]:
+            questions[dimension["slug"]] = Question(
+                slug=dimension["slug"],
+                type="multiple" if dimension["multiple"] else "single",
+                definition=dimension,
+                section="about-you",
+                option_slugs=tuple(option["slug"] for option in dimension["options"]),
+                is_dimension=True,
+            )
+        return cls(definition=definition, questions=questions)
+
+    @property
+    def languages(self) -> list[str]:
+        return list(self.definition["languages"])
+
+    @property
+    def areas(self) -> list[dict[str, Any]]:
+        return list(self.definition["areas"])
+
+    @property
+    def dimensions(self) -> list[dict[str, Any]]:
+        return list(self.definition["dimensions"])
+
+    @property
+    def pair_matrix(self) -> Question | None:
+        return next((q for q in self.questions.values() if q.type == "pair_matrix"), None)
+
+    def scale(self, slug: str) -> dict[str, Any]:
+        return dict(self.definition["scales"][slug])
+
+    def sections(self, *, include_free_text: bool = False) -> list[dict[str, Any]]:
+        """Return the sections to show, without disabled items or emptied sections."""
+        shown = []
+        for section in self.definition["sections"]:
+            items = [
+                item
+                for item in section["items"]
+                if self.questions[item["slug"]].is_enabled and (item["type"] != "text" or include_free_text)
+            ]
+            if items:
+                shown.append({**section, "items": items})
+        return shown

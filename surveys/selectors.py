@@ -1,0 +1,110 @@
+"""Reads for the collection side."""
+
+from functools import lru_cache
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import QuerySet
+
+from surveys.instruments import InstrumentSpec
+from surveys.models import Coalition, Instrument, Invitation, Member, Wave
+
+
+def coalition_has_open_wave(*, coalition: Coalition) -> bool:
+    return coalition.waves.filter(status=Wave.Status.OPEN).exists()
+
+
+def invitation_for_submission(*, token_hash: str) -> Invitation | None:
+    """Return the invitation with this token hash and what a submission needs, or None."""
+    return (
+        Invitation.objects.select_related("wave__coalition", "member__sector")
+        .only(
+            "id",
+            "is_used",
+            "wave__id",
+            "wave__status",
+            "wave__closes_at",
+            "wave__instrument_id",
+            "wave__sectors_snapshot",
+            "wave__label",
+            "wave__coalition__id",
+            "wave__coalition__is_free_text_enabled",
+            "wave__coalition__default_language",
+            "member__id",
+            "member__language",
+            "member__sector__slug",
+        )
+        .filter(token_hash=token_hash)
+        .first()
+    )
+
+
+@lru_cache(maxsize=64)
+def _instrument_spec(instrument_id: int, checksum: str) -> InstrumentSpec:
+    definition = Instrument.objects.values_list("definition", flat=True).get(pk=instrument_id)
+    return InstrumentSpec.from_definition(definition)
+
+
+def instrument_spec(*, instrument_id: int) -> InstrumentSpec:
+    """Return the parsed instrument, cached per process.
+
+    Keyed by content checksum too: stored versions never change, but the
+    cache must not outlive a test database that reuses ids.
+    """
+    checksum = Instrument.objects.values_list("checksum", flat=True).get(pk=instrument_id)
+    return _instrument_spec(instrument_id, checksum)
+
+
+def wave_sectors(*, wave: Wave) -> list[dict[str, Any]]:
+    """Return the sectors a wave asks about: its frozen snapshot, or the live list for a draft."""
+    if wave.sectors_snapshot:
+        return list(wave.sectors_snapshot)
+    return [
+        {"slug": sector.slug, "names": sector.names, "is_sensitive": sector.is_sensitive}
+        for sector in wave.coalition.sectors.filter(is_active=True).order_by("position", "slug")
+    ]
+
+
+def wave_participation(*, wave: Wave) -> dict[str, int | None]:
+    """Return the invited count and the responses so far, rounded down to a multiple of 5.
+
+    PRIVACY.md rule 6: while a wave is open only this rounded overall figure
+    is shown, so that watching it change does not date anyone's submission.
+    """
+    used = wave.invitations.filter(is_used=True).count()
+    rounded = used - used % 5
+    rate = None
+    if wave.invited_count:
+        rate = int(100 * rounded / wave.invited_count)
+    return {"invited": wave.invited_count, "responses": rounded, "rate": rate}
+
+
+def memberships_for_user(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Member]:
+    if not user.is_authenticated:
+        return Member.objects.none()
+    return Member.objects.filter(user=user, is_active=True).select_related("coalition")
+
+
+def coalitions_for_steward(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Coalition]:
+    """Return the coalitions a user may manage: all for superusers, else where they steward."""
+    if not user.is_authenticated:
+        return Coalition.objects.none()
+    if getattr(user, "is_superuser", False):
+        return Coalition.objects.all()
+    return Coalition.objects.filter(
+        members__user=user, members__role=Member.Role.STEWARD, members__is_active=True
+    ).distinct()
+
+
+def waves_for_user(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Wave]:
+    """Return the waves of the coalitions where the user has a non-member role."""
+    if not user.is_authenticated:
+        return Wave.objects.none()
+    if getattr(user, "is_superuser", False):
+        return Wave.objects.select_related("coalition").all()
+    coalition_ids = Member.objects.filter(
+        user=user,
+        is_active=True,
+        role__in=[Member.Role.STEWARD, Member.Role.LEADER, Member.Role.RESEARCHER],
+    ).values("coalition_id")
+    return Wave.objects.select_related("coalition").filter(coalition_id__in=coalition_ids)

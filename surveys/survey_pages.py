@@ -1,0 +1,242 @@
+"""Turn an instrument into the steps, questions and choices the survey pages show.
+
+Presentation only: no database access. The answers travel between steps in
+a hidden form field, never in the session or the database, so an abandoned
+survey leaves nothing behind on the server.
+"""
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.http import QueryDict
+from django.utils.translation import gettext as _
+
+from surveys.instruments import (
+    NO_RELATIONSHIP,
+    NOT_APPLICABLE,
+    PAIR_PREFIX,
+    InstrumentSpec,
+    localized_text,
+)
+
+MAX_STATE_BYTES = 64 * 1024
+
+
+@dataclass
+class Choice:
+    value: str
+    label: str
+    is_checked: bool = False
+
+
+@dataclass
+class QuestionView:
+    slug: str
+    field_name: str
+    type: str
+    text: str
+    help: str = ""
+    choices: list[Choice] = field(default_factory=list)
+    rows: list["QuestionView"] = field(default_factory=list)
+    value: str = ""
+    max_choices: int | None = None
+    max_length: int | None = None
+    answer_text: str = ""
+
+
+@dataclass
+class Step:
+    slug: str
+    title: str
+    intro: str
+    question_slugs: list[str]
+    is_about_you: bool = False
+
+
+def steps_for(spec: InstrumentSpec, language: str, *, include_free_text: bool) -> list[Step]:
+    """Return the question steps: the instrument's sections, then the social-location questions."""
+    steps = [
+        Step(
+            slug=section["slug"],
+            title=localized_text(section["title"], language),
+            intro=localized_text(section.get("intro", {}), language),
+            question_slugs=[item["slug"] for item in section["items"]],
+        )
+        for section in spec.sections(include_free_text=include_free_text)
+    ]
+    if spec.dimensions:
+        steps.append(
+            Step(
+                slug="about-you",
+                title=_("About you"),
+                intro=_(
+                    "These questions let the coalition see whether people in different "
+                    "situations experience the partnership differently. Every one is "
+                    "optional. Results are only ever shown for groups of at least 5 people "
+                    "(10 for sensitive groups), never for one person."
+                ),
+                question_slugs=[dimension["slug"] for dimension in spec.dimensions],
+                is_about_you=True,
+            )
+        )
+    return steps
+
+
+def _scale_labels(spec: InstrumentSpec, scale_slug: str, language: str) -> tuple[list[str], str]:
+    scale = spec.scale(scale_slug)
+    labels = scale["labels"].get(language) or scale["labels"]["en"]
+    return list(labels), localized_text(scale.get("na_label", {}), language)
+
+
+def _options(spec: InstrumentSpec, definition: dict[str, Any], language: str) -> list[tuple[str, str]]:
+    if definition.get("options_from") == "areas":
+        return [(area["slug"], localized_text(area["name"], language)) for area in spec.areas]
+    return [(option["slug"], localized_text(option["label"], language)) for option in definition["options"]]
+
+
+def question_views(
+    spec: InstrumentSpec,
+    step: Step,
+    *,
+    language: str,
+    answers: dict[str, Any],
+    sectors: list[dict[str, Any]],
+) -> list[QuestionView]:
+    """Return what the template needs to draw each question of `step`, with current answers."""
+    views = []
+    for slug in step.question_slugs:
+        question = spec.questions[slug]
+        definition = question.definition
+        text = localized_text(definition.get("text") or definition.get("label", {}), language)
+        help_text = localized_text(definition.get("help", {}), language)
+        view = QuestionView(
+            slug=slug,
+            field_name=f"a-{slug}",
+            type=question.type,
+            text=text,
+            help=help_text,
+            max_choices=question.max_choices,
+            max_length=definition.get("max_length"),
+        )
+        current = answers.get(slug)
+        if question.type == "scale":
+            labels, na_label = _scale_labels(spec, definition["scale"], language)
+            view.choices = [
+                Choice(str(point), f"{point} · {label}", current == point)
+                for point, label in enumerate(labels, start=1)
+            ]
+            view.choices.append(Choice(NOT_APPLICABLE, na_label, current == NOT_APPLICABLE))
+        elif question.type in ("single", "multiple"):
+            selected = current if isinstance(current, list) else [current]
+            view.choices = [
+                Choice(value, label, value in selected)
+                for value, label in _options(spec, definition, language)
+            ]
+        elif question.type == "pair_matrix":
+            labels, _na = _scale_labels(spec, definition["scale"], language)
+            none_label = localized_text(definition["none_label"], language)
+            for sector in sectors:
+                key = f"{PAIR_PREFIX}{sector['slug']}"
+                value = answers.get(key)
+                row = QuestionView(
+                    slug=key,
+                    field_name=f"a-{key}",
+                    type="scale",
+                    text=localized_text(sector["names"], language),
+                )
+                row.choices = [
+                    Choice(str(point), f"{point} · {label}", value == point)
+                    for point, label in enumerate(labels, start=1)
+                ]
+                row.choices.append(Choice(NO_RELATIONSHIP, none_label, value == NO_RELATIONSHIP))
+                view.rows.append(row)
+        elif question.type == "text":
+            view.value = current if isinstance(current, str) else ""
+        views.append(view)
+    return views
+
+
+def _coerce_number(raw: str, keywords: tuple[str, ...]) -> int | str:
+    if raw in keywords:
+        return raw
+    try:
+        return int(raw)
+    except ValueError:
+        return raw
+
+
+def answers_from_post(
+    spec: InstrumentSpec, step: Step, post: QueryDict, answers: dict[str, Any], sectors: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Return `answers` with the questions of `step` replaced by what was posted.
+
+    A question left blank on this step is removed: nothing is required.
+    """
+    merged = dict(answers)
+    for slug in step.question_slugs:
+        question = spec.questions[slug]
+        name = f"a-{slug}"
+        if question.type == "pair_matrix":
+            for sector in sectors:
+                key = f"{PAIR_PREFIX}{sector['slug']}"
+                raw = post.get(f"a-{key}", "")
+                merged.pop(key, None)
+                if raw:
+                    merged[key] = _coerce_number(raw, (NO_RELATIONSHIP,))
+            continue
+        merged.pop(slug, None)
+        if question.type == "multiple":
+            values = post.getlist(name)
+            if values:
+                merged[slug] = values
+            continue
+        raw = post.get(name, "")
+        if question.type == "text":
+            if raw.strip():
+                merged[slug] = raw
+        elif raw:
+            merged[slug] = _coerce_number(raw, (NOT_APPLICABLE,)) if question.type == "scale" else raw
+    return merged
+
+
+def state_load(raw: str) -> dict[str, Any]:
+    """Return the answers carried in the hidden state field; anything malformed is dropped."""
+    if not raw or len(raw) > MAX_STATE_BYTES:
+        return {}
+    try:
+        state = json.loads(raw)
+    except ValueError:
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def state_dump(answers: dict[str, Any]) -> str:
+    return json.dumps(answers, separators=(",", ":"), ensure_ascii=False)
+
+
+def answer_summary(
+    spec: InstrumentSpec,
+    steps: list[Step],
+    *,
+    language: str,
+    answers: dict[str, Any],
+    sectors: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """Return, per step, each question with the answer in words, for the review page."""
+    summary = []
+    for index, step in enumerate(steps, start=1):
+        rows = []
+        for view in question_views(spec, step, language=language, answers=answers, sectors=sectors):
+            if view.rows:
+                for row in view.rows:
+                    chosen = [choice.label for choice in row.choices if choice.is_checked]
+                    rows.append({"text": row.text, "answer": ", ".join(chosen)})
+                continue
+            if view.type == "text":
+                rows.append({"text": view.text, "answer": view.value})
+                continue
+            chosen = [choice.label for choice in view.choices if choice.is_checked]
+            rows.append({"text": view.text, "answer": ", ".join(chosen)})
+        summary.append({"number": index, "title": step.title, "rows": rows})
+    return summary

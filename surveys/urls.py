@@ -1,0 +1,15 @@
+from django.urls import path
+
+from surveys import views
+
+# Neutral paths: nothing in the address bar or history names the subject.
+survey_urlpatterns = [
+    path("q/", views.survey, name="survey"),
+    path("q/done", views.survey_done, name="survey-done"),
+    path("q/<str:token>", views.survey_enter, name="survey-enter"),
+]
+
+staff_urlpatterns = [
+    path("", views.home, name="home"),
+    path("manage/<slug:slug>/roster/", views.roster_import, name="roster-import"),
+]
