@@ -157,13 +157,13 @@ class RosterChange(models.Model):
     actor = models.CharField(max_length=150, blank=True)
     changed_at = models.DateTimeField(auto_now_add=True)
 
-    def __str__(self) -> str:
-        return f"{self.action} {self.email}"
-
     class Meta:
         verbose_name = _("roster change")
         verbose_name_plural = _("roster changes")
         ordering = ["-changed_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.email}"
 
 
 class Instrument(models.Model):
@@ -244,13 +244,13 @@ class WaveReminder(models.Model):
     recipients = models.PositiveIntegerField(default=0)
     sent_at = models.DateTimeField(auto_now_add=True)
 
-    def __str__(self) -> str:
-        return f"reminder day {self.day}"
-
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["wave", "day"], name="reminder_unique_day"),
         ]
+
+    def __str__(self) -> str:
+        return f"reminder day {self.day}"
 
 
 class Invitation(models.Model):
@@ -262,15 +262,15 @@ class Invitation(models.Model):
     token_hash = models.CharField(max_length=64, unique=True)
     is_used = models.BooleanField(default=False)
 
-    def __str__(self) -> str:
-        return f"invitation {self.pk}"
-
     class Meta:
         verbose_name = _("invitation")
         verbose_name_plural = _("invitations")
         constraints = [
             models.UniqueConstraint(fields=["wave", "member"], name="invitation_one_per_member"),
         ]
+
+    def __str__(self) -> str:
+        return f"invitation {self.pk}"
 
 
 class PendingSubmission(models.Model):
@@ -294,10 +294,10 @@ class Response(models.Model):
     sector = models.SlugField(max_length=60)
     answers = models.JSONField()
 
-    def __str__(self) -> str:
-        return f"response {self.pk}"
-
     class Meta:
         verbose_name = _("response")
         verbose_name_plural = _("responses")
         indexes = [models.Index(fields=["wave", "sector"], name="response_wave_sector")]
+
+    def __str__(self) -> str:
+        return f"response {self.pk}"

@@ -1,0 +1,1 @@
+"""Benchmarks of the submission path; never imported by the project itself."""

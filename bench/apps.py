@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class BenchConfig(AppConfig):
+    name = "bench"
+    label = "bench"
+    verbose_name = "Benchmarks"
+    default_auto_field = "django.db.models.BigAutoField"

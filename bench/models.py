@@ -1,0 +1,13 @@
+"""The one row the minimal DRF baseline stores; installed only by `bench.settings`."""
+
+import uuid
+
+from django.db import models
+
+
+class BaselineSubmission(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    answers = models.JSONField()
+
+    def __str__(self) -> str:
+        return f"baseline {self.pk}"

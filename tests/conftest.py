@@ -1,0 +1,76 @@
+"""Shared fixtures: a coalition with the default sectors and instrument, an open wave."""
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test import TestCase
+
+from surveys import services
+from surveys.models import Coalition, Instrument, Invitation, Member, Wave
+from surveys.tokens import token_for_invitation
+from tests.factories import MemberFactory
+
+requires_postgres = pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith("postgres"),
+    reason="needs PostgreSQL (set DATABASE_URL)",
+)
+
+
+@pytest.fixture
+def instrument(db: Any) -> Instrument:
+    instrument, _created = services.instrument_load_default()
+    return instrument
+
+
+@pytest.fixture
+def coalition(db: Any) -> Coalition:
+    return services.coalition_create(slug="riverside", name="Riverside Partnership")
+
+
+def add_members(coalition: Coalition, count: int, sector_slug: str = "victim-services", **fields: Any) -> list[Member]:
+    sector = coalition.sectors.get(slug=sector_slug)
+    return [MemberFactory(coalition=coalition, sector=sector, **fields) for _ in range(count)]
+
+
+@pytest.fixture
+def roster(coalition: Coalition) -> list[Member]:
+    """Twelve members: six in victim services, four in law enforcement, two survivor-leaders."""
+    return (
+        add_members(coalition, 6, "victim-services")
+        + add_members(coalition, 4, "law-enforcement")
+        + add_members(coalition, 2, "survivor-leaders", language="es")
+    )
+
+
+@dataclass
+class OpenWave:
+    wave: Wave
+    tokens: dict[str, str]  # member email -> token
+
+    def token_of(self, member: Member) -> str:
+        return self.tokens[member.email]
+
+
+def open_wave_for(coalition: Coalition, instrument: Instrument, label: str = "2026 Q4") -> OpenWave:
+    wave = services.wave_create(coalition=coalition, label=label, instrument=instrument)
+    # Run the invitation emails queued on commit, as a real commit would.
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        wave = services.wave_open(wave_id=wave.pk)
+    tokens = {
+        invitation.member.email: token_for_invitation(invitation.id)
+        for invitation in Invitation.objects.filter(wave=wave).select_related("member")
+    }
+    return OpenWave(wave=wave, tokens=tokens)
+
+
+@pytest.fixture
+def open_wave(coalition: Coalition, roster: list[Member], instrument: Instrument) -> OpenWave:
+    return open_wave_for(coalition, instrument)
+
+
+@pytest.fixture
+def table_names() -> list[str]:
+    return connection.introspection.table_names()
