@@ -20,7 +20,7 @@ def _is_frozen(coalition: Coalition | None) -> bool:
     return coalition is not None and selectors.coalition_has_open_wave(coalition=coalition)
 
 
-class StewardScopedAdmin(admin.ModelAdmin):
+class StewardScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     """Limit rows to the coalitions the user stewards (all, for superusers)."""
 
     coalition_path = "coalition"
@@ -122,7 +122,7 @@ class RosterChangeAdmin(StewardScopedAdmin):
 
 
 @admin.register(Instrument)
-class InstrumentAdmin(admin.ModelAdmin):
+class InstrumentAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     list_display = ["slug", "version", "created_at"]
     readonly_fields = ["slug", "version", "titles", "definition", "checksum", "created_at"]
 

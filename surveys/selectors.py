@@ -3,7 +3,7 @@
 from functools import lru_cache
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import QuerySet
 
 from surveys.instruments import InstrumentSpec
@@ -79,13 +79,13 @@ def wave_participation(*, wave: Wave) -> dict[str, int | None]:
     return {"invited": wave.invited_count, "responses": rounded, "rate": rate}
 
 
-def memberships_for_user(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Member]:
+def memberships_for_user(*, user: User | AnonymousUser) -> QuerySet[Member]:
     if not user.is_authenticated:
         return Member.objects.none()
     return Member.objects.filter(user=user, is_active=True).select_related("coalition")
 
 
-def coalitions_for_steward(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Coalition]:
+def coalitions_for_steward(*, user: User | AnonymousUser) -> QuerySet[Coalition]:
     """Return the coalitions a user may manage: all for superusers, else where they steward."""
     if not user.is_authenticated:
         return Coalition.objects.none()
@@ -96,7 +96,7 @@ def coalitions_for_steward(*, user: AbstractBaseUser | AnonymousUser) -> QuerySe
     ).distinct()
 
 
-def waves_for_user(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Wave]:
+def waves_for_user(*, user: User | AnonymousUser) -> QuerySet[Wave]:
     """Return the waves of the coalitions where the user has a non-member role."""
     if not user.is_authenticated:
         return Wave.objects.none()

@@ -21,7 +21,7 @@ def _key() -> bytes:
     key = settings.INVITATION_TOKEN_KEY
     if not key:
         raise ImproperlyConfigured("INVITATION_TOKEN_KEY is not set.")
-    return key.encode("utf-8")
+    return str(key).encode("utf-8")
 
 
 def token_for_invitation(invitation_id: uuid.UUID) -> str:

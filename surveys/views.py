@@ -75,7 +75,7 @@ def _survey_language(request: HttpRequest) -> str:
 @require_http_methods(["GET", "POST"])
 def survey(request: HttpRequest) -> HttpResponse:
     """Show the survey one step at a time: introduction, sections, about you, review."""
-    hashed = request.session.get(SESSION_TOKEN_HASH)
+    hashed = str(request.session.get(SESSION_TOKEN_HASH, ""))
     invitation = selectors.invitation_for_submission(token_hash=hashed) if hashed else None
     if invitation is None or invitation.is_used or invitation.wave.status != Wave.Status.OPEN:
         request.session.flush()

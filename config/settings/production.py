@@ -3,7 +3,7 @@
 from django.core.exceptions import ImproperlyConfigured
 
 from config.settings.base import *  # noqa: F403
-from config.settings.base import env
+from config.env import env
 
 DEBUG = False
 SECRET_KEY = env.str("SECRET_KEY")

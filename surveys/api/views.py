@@ -37,11 +37,11 @@ class ResponseSubmitApi(APIView):
     authentication_classes: list[Any] = []
     permission_classes = [AllowAny]
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(serializers.Serializer[Any]):
         token = serializers.CharField(max_length=64, help_text="The token from the invitation link.")
         answers = serializers.DictField(help_text="Answers keyed by item or dimension slug.")
 
-    class OutputSerializer(serializers.Serializer):
+    class OutputSerializer(serializers.Serializer[Any]):
         status = serializers.CharField()
 
     @extend_schema(
