@@ -461,9 +461,7 @@ def _replace(profile: DemoProfile, **changes: Any) -> DemoProfile:
 # --- Participation ------------------------------------------------------------
 
 
-def respondents_choose(
-    members: Sequence[DemoMember], *, wave_index: int, rate: float, seed: int = SEED
-) -> set[int]:
+def respondents_choose(members: Sequence[DemoMember], *, wave_index: int, rate: float, seed: int = SEED) -> set[int]:
     """Return the numbers of the members who answer a wave.
 
     Each sector answers at `rate` plus its adjustment, rounded to whole people;

@@ -100,9 +100,7 @@ def instrument_validate(definition: Any) -> list[str]:
             if labels is None:
                 problems.append(f"scale {slug}: no labels in {language}")
             elif len(labels) != scale["points"]:
-                problems.append(
-                    f"scale {slug}: {len(labels)} labels in {language} for {scale['points']} points"
-                )
+                problems.append(f"scale {slug}: {len(labels)} labels in {language} for {scale['points']} points")
 
     area_slugs = [area["slug"] for area in definition["areas"]]
     if len(set(area_slugs)) != len(area_slugs):

@@ -47,12 +47,8 @@ class Coalition(models.Model):
     strength_threshold = models.DecimalField(
         _("strength band from"), max_digits=3, decimal_places=2, default=Decimal("4.00")
     )
-    watch_threshold = models.DecimalField(
-        _("watch band from"), max_digits=3, decimal_places=2, default=Decimal("3.00")
-    )
-    default_language = models.CharField(
-        _("default language"), max_length=8, choices=settings.LANGUAGES, default="en"
-    )
+    watch_threshold = models.DecimalField(_("watch band from"), max_digits=3, decimal_places=2, default=Decimal("3.00"))
+    default_language = models.CharField(_("default language"), max_length=8, choices=settings.LANGUAGES, default="en")
     is_free_text_enabled = models.BooleanField(_("free-text comments enabled"), default=False)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
@@ -114,9 +110,7 @@ class Member(models.Model):
 
     coalition = models.ForeignKey(Coalition, on_delete=models.CASCADE, related_name="members")
     email = models.EmailField(_("email"))
-    sector = models.ForeignKey(
-        Sector, on_delete=models.PROTECT, related_name="members", verbose_name=_("sector")
-    )
+    sector = models.ForeignKey(Sector, on_delete=models.PROTECT, related_name="members", verbose_name=_("sector"))
     role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.MEMBER)
     language = models.CharField(_("language"), max_length=8, choices=settings.LANGUAGES, default="en")
     user = models.ForeignKey(
@@ -220,9 +214,7 @@ class Wave(models.Model):
         ordering = ["coalition", "-opens_at"]
         constraints = [
             models.UniqueConstraint(fields=["coalition", "label"], name="wave_unique_label"),
-            models.CheckConstraint(
-                condition=Q(closes_at__gt=F("opens_at")), name="wave_closes_after_opening"
-            ),
+            models.CheckConstraint(condition=Q(closes_at__gt=F("opens_at")), name="wave_closes_after_opening"),
         ]
 
     def __str__(self) -> str:

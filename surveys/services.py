@@ -114,9 +114,7 @@ def coalition_create(*, slug: str, name: str, sectors_file: Path | None = None) 
 def coalition_assert_roster_editable(*, coalition: Coalition) -> None:
     """Raise `RosterFrozen` while any wave of the coalition is open."""
     if selectors.coalition_has_open_wave(coalition=coalition):
-        raise RosterFrozen(
-            _("The roster and sectors are frozen while a wave is open. Try again after it closes.")
-        )
+        raise RosterFrozen(_("The roster and sectors are frozen while a wave is open. Try again after it closes."))
 
 
 # --- Roster -------------------------------------------------------------------
@@ -191,9 +189,7 @@ def roster_import(*, coalition: Coalition, content: str, actor: str = "") -> Imp
         if language not in languages:
             problems.append(_("unknown language “%(language)s”") % {"language": language[:10]})
         if problems:
-            report.errors.append(
-                _("Row %(line)d: %(problems)s.") % {"line": line, "problems": "; ".join(problems)}
-            )
+            report.errors.append(_("Row %(line)d: %(problems)s.") % {"line": line, "problems": "; ".join(problems)})
             continue
         seen.add(email)
         parsed.append((email, sectors[sector_slug], role, language))
@@ -205,9 +201,7 @@ def roster_import(*, coalition: Coalition, content: str, actor: str = "") -> Imp
     for email, sector, role, language in parsed:
         member = existing.get(email)
         if member is None:
-            Member.objects.create(
-                coalition=coalition, email=email, sector=sector, role=role, language=language
-            )
+            Member.objects.create(coalition=coalition, email=email, sector=sector, role=role, language=language)
             report.created += 1
             changes.append(RosterChange(coalition=coalition, action="added", email=email, actor=actor))
             continue
@@ -327,8 +321,7 @@ def wave_open(*, wave_id: int) -> Wave:
         wave = Wave.objects.select_for_update().select_related("coalition").get(pk=wave_id)
         if wave.status != Wave.Status.DRAFT:
             raise ServiceError(
-                _("Only a draft wave can be opened; this one is %(status)s.")
-                % {"status": wave.get_status_display()}
+                _("Only a draft wave can be opened; this one is %(status)s.") % {"status": wave.get_status_display()}
             )
         other_open = wave.coalition.waves.filter(status=Wave.Status.OPEN).exclude(pk=wave.pk)
         if other_open.exists():
@@ -362,8 +355,7 @@ def wave_close(*, wave_id: int) -> Wave:
         wave = Wave.objects.select_for_update().get(pk=wave_id)
         if wave.status != Wave.Status.OPEN:
             raise ServiceError(
-                _("Only an open wave can be closed; this one is %(status)s.")
-                % {"status": wave.get_status_display()}
+                _("Only an open wave can be closed; this one is %(status)s.") % {"status": wave.get_status_display()}
             )
         wave.status = Wave.Status.CLOSED
         wave.save(update_fields=["status"])
@@ -607,11 +599,7 @@ def _invitation_message(*, invitation: Invitation, wave: Wave, is_reminder: bool
     with translation.override(language):
         context = {"link": link, "wave": wave, "is_reminder": is_reminder, "closes_at": wave.closes_at}
         # Neutral wording: nothing a person glancing at a phone could connect to the subject.
-        subject = (
-            _("A reminder: your quarterly feedback link")
-            if is_reminder
-            else _("Your quarterly feedback link")
-        )
+        subject = _("A reminder: your quarterly feedback link") if is_reminder else _("Your quarterly feedback link")
         body = render_to_string("surveys/email/invitation.txt", context)
     return EmailMultiAlternatives(subject=subject, body=body, to=[invitation.member.email])
 
@@ -681,9 +669,9 @@ def waves_open_due(*, now: datetime | None = None) -> list[int]:
     """Open every draft wave whose opening time has come; return their ids."""
     now = now or timezone.now()
     opened = []
-    for wave_id in Wave.objects.filter(
-        status=Wave.Status.DRAFT, opens_at__lte=now, closes_at__gt=now
-    ).values_list("pk", flat=True):
+    for wave_id in Wave.objects.filter(status=Wave.Status.DRAFT, opens_at__lte=now, closes_at__gt=now).values_list(
+        "pk", flat=True
+    ):
         try:
             wave_open(wave_id=wave_id)
         except ServiceError as error:
@@ -697,9 +685,7 @@ def waves_close_due(*, now: datetime | None = None) -> list[int]:
     """Close every open wave whose closing time has passed; return their ids."""
     now = now or timezone.now()
     closed = []
-    for wave_id in Wave.objects.filter(status=Wave.Status.OPEN, closes_at__lte=now).values_list(
-        "pk", flat=True
-    ):
+    for wave_id in Wave.objects.filter(status=Wave.Status.OPEN, closes_at__lte=now).values_list("pk", flat=True):
         try:
             wave_close(wave_id=wave_id)
         except ServiceError as error:

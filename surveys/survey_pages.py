@@ -130,8 +130,7 @@ def question_views(
         elif question.type in ("single", "multiple"):
             selected = current if isinstance(current, list) else [current]
             view.choices = [
-                Choice(value, label, value in selected)
-                for value, label in _options(spec, definition, language)
+                Choice(value, label, value in selected) for value, label in _options(spec, definition, language)
             ]
         elif question.type == "pair_matrix":
             labels, _na = _scale_labels(spec, definition["scale"], language)

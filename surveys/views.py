@@ -35,9 +35,7 @@ SESSION_TOKEN_HASH = "survey_invitation"  # noqa: S105 - a session key name, not
 SESSION_LANGUAGE = "survey_language"
 
 
-def _survey_render(
-    request: HttpRequest, template: str, context: dict[str, Any], status: int = 200
-) -> HttpResponse:
+def _survey_render(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
     context = {"exit_url": settings.SURVEY_EXIT_URL, **context}
     return render(request, template, context, status=status)
 
@@ -59,9 +57,7 @@ def survey_enter(request: HttpRequest, token: str) -> HttpResponse:
         return _link_inactive(request)
     request.session.flush()
     request.session[SESSION_TOKEN_HASH] = hashed
-    request.session[SESSION_LANGUAGE] = (
-        invitation.member.language or invitation.wave.coalition.default_language
-    )
+    request.session[SESSION_LANGUAGE] = invitation.member.language or invitation.wave.coalition.default_language
     request.session.set_expiry(0)  # ends when the browser closes
     return redirect("survey")
 
@@ -91,9 +87,7 @@ def survey(request: HttpRequest) -> HttpResponse:
         return _survey_step(request, invitation_token_hash=hashed, wave=wave, language=language)
 
 
-def _survey_step(
-    request: HttpRequest, *, invitation_token_hash: str, wave: Wave, language: str
-) -> HttpResponse:
+def _survey_step(request: HttpRequest, *, invitation_token_hash: str, wave: Wave, language: str) -> HttpResponse:
     spec = selectors.instrument_spec(instrument_id=wave.instrument_id)
     sectors = selectors.wave_sectors(wave=wave)
     include_free_text = wave.coalition.is_free_text_enabled

@@ -47,13 +47,16 @@ def test_production_settings_pass_the_deployment_check() -> None:
 
 
 def test_production_settings_refuse_to_start_without_secrets() -> None:
-    environment = {
-        key: value for key, value in os.environ.items() if key not in ("SECRET_KEY", "INVITATION_TOKEN_KEY")
-    }
+    environment = {key: value for key, value in os.environ.items() if key not in ("SECRET_KEY", "INVITATION_TOKEN_KEY")}
     environment.update(DJANGO_SETTINGS_MODULE="config.settings.production", ALLOWED_HOSTS="pulse.example.org")
 
     result = subprocess.run(
-        [sys.executable, "manage.py", "check"], cwd=ROOT, env=environment, capture_output=True, text=True, check=False
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
     assert result.returncode == 1
@@ -66,7 +69,14 @@ def test_the_openapi_schema_documents_the_submission_endpoint(client: Client) ->
 
     assert response.status_code == 200
     schema = response.json()
-    assert set(schema["paths"]["/api/v1/responses/"]["post"]["responses"]) == {"201", "400", "403", "409", "410", "413"}
+    assert set(schema["paths"]["/api/v1/responses/"]["post"]["responses"]) == {
+        "201",
+        "400",
+        "403",
+        "409",
+        "410",
+        "413",
+    }
 
 
 @pytest.mark.django_db

@@ -1,7 +1,7 @@
 """Settings for `make run` on a developer's machine: the embedded default."""
 
-from config.settings.base import *  # noqa: F403
 from config.env import env
+from config.settings.base import *  # noqa: F403
 
 DEBUG = env.bool("DEBUG", default=True)
 SECRET_KEY = env.str("SECRET_KEY", default="local-development-only-not-secret")

@@ -2,16 +2,14 @@
 
 from django.core.exceptions import ImproperlyConfigured
 
-from config.settings.base import *  # noqa: F403
 from config.env import env
+from config.settings.base import *  # noqa: F403
 
 DEBUG = False
 SECRET_KEY = env.str("SECRET_KEY")
 INVITATION_TOKEN_KEY = env.str("INVITATION_TOKEN_KEY")
 if len(SECRET_KEY) < 50 or len(INVITATION_TOKEN_KEY) < 32:
-    raise ImproperlyConfigured(
-        "SECRET_KEY must be at least 50 characters and INVITATION_TOKEN_KEY at least 32."
-    )
+    raise ImproperlyConfigured("SECRET_KEY must be at least 50 characters and INVITATION_TOKEN_KEY at least 32.")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS")
 
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)

@@ -1,7 +1,7 @@
 """Settings for the test suite: the embedded default unless DATABASE_URL / REDIS_URL are set."""
 
-from config.settings.base import *  # noqa: F403
 from config.env import BASE_DIR, env
+from config.settings.base import *  # noqa: F403
 
 DEBUG = False
 SECRET_KEY = "test-only-not-secret"  # noqa: S105

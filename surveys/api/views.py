@@ -76,9 +76,7 @@ class ResponseSubmitApi(APIView):
             hashed = services.submission_token_hash(serializer.validated_data["token"])
             services.response_submit(token_hash=hashed, answers=serializer.validated_data["answers"])
         except services.SubmissionRefused as refusal:
-            return Response(
-                {"code": refusal.code, "detail": str(refusal)}, status=REFUSAL_STATUS[refusal.code]
-            )
+            return Response({"code": refusal.code, "detail": str(refusal)}, status=REFUSAL_STATUS[refusal.code])
         except AnswersInvalid as invalid:
             return Response(
                 {

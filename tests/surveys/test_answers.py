@@ -58,7 +58,12 @@ def test_drops_explicit_nulls_as_skipped(spec: InstrumentSpec) -> None:
         pytest.param({"change": "much-better"}, "change", "“much-better” is not one of the options", id="bad-option"),
         pytest.param({"change": ["better"]}, "change", "must be one option", id="list-for-single"),
         pytest.param({"gender": "woman"}, "gender", "must be a list of options", id="string-for-multiple"),
-        pytest.param({"gender": []}, "gender", "must hold at least one option; leave the question out to skip it", id="empty-list"),
+        pytest.param(
+            {"gender": []},
+            "gender",
+            "must hold at least one option; leave the question out to skip it",
+            id="empty-list",
+        ),
         pytest.param({"gender": ["woman", "woman"]}, "gender", "names an option twice", id="duplicate"),
         pytest.param(
             {"gender": ["woman", "prefer-not-to-say"]},
@@ -67,15 +72,35 @@ def test_drops_explicit_nulls_as_skipped(spec: InstrumentSpec) -> None:
             id="prefer-not-to-say-combined",
         ),
         pytest.param(
-            {"top-areas": ["power", "trust", "credit", "values"]}, "top-areas", "allows at most 3 choices", id="top-4"
+            {"top-areas": ["power", "trust", "credit", "values"]},
+            "top-areas",
+            "allows at most 3 choices",
+            id="top-4",
         ),
-        pytest.param({"pair:funders": 3}, "pair:funders", "unknown sector in the sector-pair matrix", id="pair-unknown-sector"),
-        pytest.param({"pair:law-enforcement": 9}, "pair:law-enforcement", "must be between 1 and 5, or “none”", id="pair-range"),
+        pytest.param(
+            {"pair:funders": 3},
+            "pair:funders",
+            "unknown sector in the sector-pair matrix",
+            id="pair-unknown-sector",
+        ),
+        pytest.param(
+            {"pair:law-enforcement": 9},
+            "pair:law-enforcement",
+            "must be between 1 and 5, or “none”",
+            id="pair-range",
+        ),
         pytest.param({"pair": 3}, "pair", "unknown question", id="matrix-slug-itself"),
-        pytest.param({"comment": "hello"}, "comment", "free-text comments are not collected in this survey", id="text-off"),
+        pytest.param(
+            {"comment": "hello"},
+            "comment",
+            "free-text comments are not collected in this survey",
+            id="text-off",
+        ),
     ],
 )
-def test_rejects_invalid_answers_naming_the_field(spec: InstrumentSpec, answers: dict[str, Any], field: str, message: str) -> None:
+def test_rejects_invalid_answers_naming_the_field(
+    spec: InstrumentSpec, answers: dict[str, Any], field: str, message: str
+) -> None:
     with pytest.raises(AnswersInvalid) as raised:
         clean(spec, answers)
 
@@ -96,7 +121,9 @@ def test_rejects_answers_that_are_not_an_object(spec: InstrumentSpec) -> None:
     assert raised.value.errors[0].message == "must be an object of answers"
 
 
-def test_rejects_free_text_when_the_item_is_disabled_even_if_the_coalition_allows_it(spec: InstrumentSpec) -> None:
+def test_rejects_free_text_when_the_item_is_disabled_even_if_the_coalition_allows_it(
+    spec: InstrumentSpec,
+) -> None:
     # The default instrument ships its comment item disabled.
     with pytest.raises(AnswersInvalid):
         clean(spec, {"comment": "hello"}, free_text=True)

@@ -54,11 +54,23 @@ def test_default_instrument_shows_nothing_alarming_on_screen(definition: dict[st
 @pytest.mark.parametrize(
     ("change", "problem"),
     [
-        pytest.param(lambda d: d["sections"][0]["items"][0]["text"].pop("es"), "missing language(s) es", id="missing-language"),
-        pytest.param(lambda d: d["scales"]["agree5"]["labels"]["en"].pop(), "scale agree5: 4 labels in en for 5 points", id="labels"),
+        pytest.param(
+            lambda d: d["sections"][0]["items"][0]["text"].pop("es"),
+            "missing language(s) es",
+            id="missing-language",
+        ),
+        pytest.param(
+            lambda d: d["scales"]["agree5"]["labels"]["en"].pop(),
+            "scale agree5: 4 labels in en for 5 points",
+            id="labels",
+        ),
         pytest.param(lambda d: d["sections"][0]["items"][0].update(area="nowhere"), "unknown area nowhere", id="area"),
         pytest.param(lambda d: d["sections"][0]["items"][0].update(scale="agree7"), "unknown scale agree7", id="scale"),
-        pytest.param(lambda d: d["dimensions"][0]["options"].pop(), 'the last option must be "prefer-not-to-say"', id="pnts"),
+        pytest.param(
+            lambda d: d["dimensions"][0]["options"].pop(),
+            'the last option must be "prefer-not-to-say"',
+            id="pnts",
+        ),
         pytest.param(
             lambda d: d["sections"][1]["items"][0].update(slug=d["sections"][0]["items"][0]["slug"]),
             "slug used twice",

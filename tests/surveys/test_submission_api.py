@@ -32,7 +32,11 @@ def stored_state(wave: Wave) -> tuple[int, int, int]:
 
 @pytest.mark.django_db
 def test_stores_a_valid_submission_in_the_pending_pool(client: Client, open_wave: OpenWave) -> None:
-    invitation = Invitation.objects.filter(wave=open_wave.wave, member__sector__slug="law-enforcement").select_related("member").first()
+    invitation = (
+        Invitation.objects.filter(wave=open_wave.wave, member__sector__slug="law-enforcement")
+        .select_related("member")
+        .first()
+    )
     assert invitation is not None
 
     response = post(client, {"token": open_wave.token_of(invitation.member), "answers": GOOD_ANSWERS})
@@ -53,7 +57,10 @@ def test_a_repeated_submit_is_answered_as_already_received(client: Client, open_
     response = post(client, {"token": token, "answers": {"power-1": 5}})
 
     assert response.status_code == 409
-    assert response.json() == {"code": "already_received", "detail": "Your answers were already received. Thank you."}
+    assert response.json() == {
+        "code": "already_received",
+        "detail": "Your answers were already received. Thank you.",
+    }
     assert stored_state(open_wave.wave) == (1, 0, 1)
     assert PendingSubmission.objects.get().answers == GOOD_ANSWERS
 
@@ -83,12 +90,17 @@ def test_a_closed_wave_stores_nothing(client: Client, open_wave: OpenWave) -> No
     response = post(client, {"token": token, "answers": GOOD_ANSWERS})
 
     assert response.status_code == 410
-    assert response.json() == {"code": "wave_closed", "detail": "This survey has closed. Thank you for your interest."}
+    assert response.json() == {
+        "code": "wave_closed",
+        "detail": "This survey has closed. Thank you for your interest.",
+    }
     assert stored_state(open_wave.wave) == (0, 0, 0)
 
 
 @pytest.mark.django_db
-def test_a_wave_past_its_closing_time_refuses_before_the_scheduler_closes_it(client: Client, open_wave: OpenWave) -> None:
+def test_a_wave_past_its_closing_time_refuses_before_the_scheduler_closes_it(
+    client: Client, open_wave: OpenWave
+) -> None:
     Wave.objects.filter(pk=open_wave.wave.pk).update(
         opens_at=timezone.now() - timedelta(days=30), closes_at=timezone.now() - timedelta(seconds=1)
     )

@@ -55,7 +55,13 @@ def test_walks_through_the_steps_to_review_and_submits(client: Client, open_wave
 
     second = client.post(
         "/q/",
-        {"state": state_of(first), "step": "1", "action": "next", "a-problem-definition-1": "4", "a-problem-definition-strain": "na"},
+        {
+            "state": state_of(first),
+            "step": "1",
+            "action": "next",
+            "a-problem-definition-1": "4",
+            "a-problem-definition-strain": "na",
+        },
     )
     assert heading(second) == "Mission & priorities"
 
@@ -70,7 +76,10 @@ def test_walks_through_the_steps_to_review_and_submits(client: Client, open_wave
 
     assert done.status_code == 302
     assert done["Location"] == "/q/done"
-    assert PendingSubmission.objects.get().answers == {"problem-definition-1": 4, "problem-definition-strain": "na"}
+    assert PendingSubmission.objects.get().answers == {
+        "problem-definition-1": 4,
+        "problem-definition-strain": "na",
+    }
     assert dict(client.session) == {}
     assert heading(client.get("/q/done")) == "Thank you"
 
@@ -105,7 +114,9 @@ def test_the_survey_without_a_session_shows_the_generic_page(client: Client, ope
 
 
 @pytest.mark.django_db
-def test_tampered_state_is_refused_with_a_readable_message_and_nothing_is_stored(client: Client, open_wave: OpenWave) -> None:
+def test_tampered_state_is_refused_with_a_readable_message_and_nothing_is_stored(
+    client: Client, open_wave: OpenWave
+) -> None:
     enter(client, open_wave)
 
     page = client.post("/q/", {"state": '{"power-1": 99}', "step": "19", "action": "submit"})

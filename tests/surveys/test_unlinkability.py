@@ -55,7 +55,11 @@ def test_no_admin_page_lists_invitations_pool_or_responses() -> None:
 
 @pytest.mark.django_db
 def test_canaries_in_headers_and_token_appear_in_no_table_and_no_log(
-    client: Client, coalition: Coalition, roster: list[Member], instrument: Instrument, caplog: pytest.LogCaptureFixture
+    client: Client,
+    coalition: Coalition,
+    roster: list[Member],
+    instrument: Instrument,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     opened = open_wave_for(coalition, instrument)
     web_member, api_member = roster[0], roster[1]
@@ -94,7 +98,9 @@ def test_canaries_in_headers_and_token_appear_in_no_table_and_no_log(
 def test_the_request_log_filter_redacts_survey_tokens() -> None:
     from config.logging import RedactSurveyPathsFilter
 
-    record = logging.LogRecord("django.server", logging.INFO, __file__, 1, '"GET /q/%s HTTP/1.1" 302 0', ("SECRETTOKEN",), None)
+    record = logging.LogRecord(
+        "django.server", logging.INFO, __file__, 1, '"GET /q/%s HTTP/1.1" 302 0', ("SECRETTOKEN",), None
+    )
     record.request = object()
 
     RedactSurveyPathsFilter().filter(record)
@@ -105,7 +111,9 @@ def test_the_request_log_filter_redacts_survey_tokens() -> None:
 
 def _link_by_order(invitation_order: list[str], response_order: list[str], truth: dict[str, str]) -> int:
     """Pair the i-th used invitation with the i-th response; return how many pairs are right."""
-    return sum(1 for member, response in zip(invitation_order, response_order, strict=True) if truth[response] == member)
+    return sum(
+        1 for member, response in zip(invitation_order, response_order, strict=True) if truth[response] == member
+    )
 
 
 @requires_postgres
@@ -121,7 +129,11 @@ def test_after_release_xmin_ctid_id_order_and_timestamps_do_not_link_invitations
     fingerprint: dict[str, str] = {}
     submission_order = []
     for index, member in enumerate(members):
-        answers = {"power-1": index % 5 + 1, "trust-1": (index // 5) % 5 + 1, "credit-1": (index // 25) % 5 + 1}
+        answers = {
+            "power-1": index % 5 + 1,
+            "trust-1": (index // 5) % 5 + 1,
+            "credit-1": (index // 25) % 5 + 1,
+        }
         services.response_submit(token_hash=token_hash(opened.token_of(member)), answers=answers)
         fingerprint[json.dumps(answers, sort_keys=True)] = member.email
         submission_order.append(member.email)
@@ -170,7 +182,9 @@ def test_after_release_xmin_ctid_id_order_and_timestamps_do_not_link_invitations
         assert _link_by_order(invitation_order, response_order, truth) < 8, name
 
     # No timestamp is stored for either side.
-    response_columns = [c.name for c in connection.introspection.get_table_description(connection.cursor(), "surveys_response")]
+    response_columns = [
+        c.name for c in connection.introspection.get_table_description(connection.cursor(), "surveys_response")
+    ]
     invitation_columns = [
         c.name for c in connection.introspection.get_table_description(connection.cursor(), "surveys_invitation")
     ]

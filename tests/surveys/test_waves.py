@@ -9,7 +9,16 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from surveys import services, tasks
-from surveys.models import Coalition, Instrument, Invitation, Member, PendingSubmission, Response, Wave, WaveReminder
+from surveys.models import (
+    Coalition,
+    Instrument,
+    Invitation,
+    Member,
+    PendingSubmission,
+    Response,
+    Wave,
+    WaveReminder,
+)
 from surveys.tokens import token_for_invitation, token_hash
 from tests.conftest import OpenWave, add_members, open_wave_for
 
@@ -53,7 +62,8 @@ def test_invitation_emails_are_neutral_and_in_the_members_language(open_wave: Op
     assert subjects == {"Your quarterly feedback link", "Tu enlace para la opinión trimestral"}
     for message in mail.outbox:
         text = (message.subject + message.body + message.from_email).lower()
-        assert "traffick" not in text and "trata" not in text
+        assert "traffick" not in text
+        assert "trata" not in text
         assert message.from_email == "Coalition Pulse <no-reply@localhost>"
         assert f"http://127.0.0.1:8000/q/{open_wave.tokens[message.to[0]]}" in message.body
 
@@ -142,20 +152,33 @@ def test_reminders_go_only_to_unused_invitations_once_per_scheduled_day(open_wav
 
 
 @pytest.mark.django_db
-def test_the_scheduler_opens_and_closes_due_waves(coalition: Coalition, roster: list[Member], instrument: Instrument) -> None:
+def test_the_scheduler_opens_and_closes_due_waves(
+    coalition: Coalition, roster: list[Member], instrument: Instrument
+) -> None:
     now = timezone.now()
     due = services.wave_create(
-        coalition=coalition, label="due", instrument=instrument, opens_at=now - timedelta(minutes=1), closes_at=now + timedelta(days=1)
+        coalition=coalition,
+        label="due",
+        instrument=instrument,
+        opens_at=now - timedelta(minutes=1),
+        closes_at=now + timedelta(days=1),
     )
     services.wave_create(
-        coalition=coalition, label="later", instrument=instrument, opens_at=now + timedelta(days=30), closes_at=now + timedelta(days=40)
+        coalition=coalition,
+        label="later",
+        instrument=instrument,
+        opens_at=now + timedelta(days=30),
+        closes_at=now + timedelta(days=40),
     )
 
     assert tasks.open_due_waves() == [due.pk]
     assert tasks.close_due_waves() == []
     Wave.objects.filter(pk=due.pk).update(closes_at=now - timedelta(seconds=1), opens_at=now - timedelta(days=2))
     assert tasks.close_due_waves() == [due.pk]
-    assert list(Wave.objects.order_by("label").values_list("label", "status")) == [("due", "closed"), ("later", "draft")]
+    assert list(Wave.objects.order_by("label").values_list("label", "status")) == [
+        ("due", "closed"),
+        ("later", "draft"),
+    ]
 
 
 @pytest.mark.django_db

@@ -18,7 +18,16 @@ from django.utils import timezone
 
 from config.celery import app as celery_app
 from surveys import services, tasks
-from surveys.models import Coalition, Instrument, Invitation, Member, PendingSubmission, Response, Wave, WaveReminder
+from surveys.models import (
+    Coalition,
+    Instrument,
+    Invitation,
+    Member,
+    PendingSubmission,
+    Response,
+    Wave,
+    WaveReminder,
+)
 from surveys.tokens import token_for_invitation, token_hash
 
 ROOT = Path(__file__).resolve().parents[2]

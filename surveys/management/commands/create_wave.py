@@ -26,9 +26,7 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("coalition")
         parser.add_argument("label")
-        parser.add_argument(
-            "--instrument", required=True, help="Instrument slug; its newest version is used."
-        )
+        parser.add_argument("--instrument", required=True, help="Instrument slug; its newest version is used.")
         parser.add_argument("--instrument-version", type=int, help="A specific instrument version.")
         parser.add_argument("--opens")
         parser.add_argument("--closes")
