@@ -24,11 +24,24 @@ def _stat_fields(pid: int) -> tuple[str, int, float] | None:
     return command, int(rest[1]), (int(rest[11]) + int(rest[12])) / ticks
 
 
+def _machine_busy_seconds() -> float:
+    """Return the CPU seconds every process on the machine has used since boot."""
+    fields = (PROC / "stat").read_text().splitlines()[0].split()[1:]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(value) for value in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_snapshot(*, gunicorn_pid: int) -> dict[str, float]:
-    """Return CPU seconds used so far by the gunicorn workers, PostgreSQL and this process."""
-    totals = {"gunicorn": 0.0, "postgres": 0.0, "client": 0.0}
+    """Return CPU seconds used so far by the gunicorn workers, PostgreSQL, this process and the rest.
+
+    `other` is everything else on the machine (other people's test runs on a
+    shared machine, say): when it is large, the figures of that run are not
+    comparable with a run on a quiet machine.
+    """
+    totals = {"gunicorn": 0.0, "postgres": 0.0, "client": 0.0, "other": 0.0}
     if not PROC.is_dir():
         return totals
+    machine = _machine_busy_seconds()
     own = os.getpid()
     for entry in PROC.iterdir():
         if not entry.name.isdigit():
@@ -44,13 +57,10 @@ def cpu_snapshot(*, gunicorn_pid: int) -> dict[str, float]:
             totals["postgres"] += seconds
         elif pid == own:
             totals["client"] += seconds
+    totals["other"] = machine - totals["gunicorn"] - totals["postgres"] - totals["client"]
     return totals
 
 
-def cpu_per_request(before: dict[str, float], after: dict[str, float], requests: int) -> dict[str, float]:
-    """Return the CPU milliseconds per request of each group between two snapshots."""
-    if requests <= 0:
-        return {}
-    per_request = {name: round(1000 * (after[name] - before[name]) / requests, 3) for name in before}
-    per_request["total"] = round(sum(per_request.values()), 3)
-    return per_request
+def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """Return the CPU seconds each group used between two snapshots."""
+    return {name: after[name] - before[name] for name in before}

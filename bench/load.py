@@ -11,7 +11,6 @@ on this machine.
 
 import asyncio
 import math
-import os
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -24,9 +23,19 @@ import aiohttp
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
+@dataclass
+class LoadRun:
+    """The raw outcome of one load run: every latency in milliseconds and every status."""
+
+    latencies_ms: list[float]
+    statuses: Counter[str]
+    sent: int
+    elapsed_s: float
+
+
 @dataclass(frozen=True)
 class LoadResult:
-    """What one endpoint did under load; latencies in milliseconds."""
+    """What one endpoint did under load, over one or more runs; latencies in milliseconds."""
 
     endpoint: str
     connections: int
@@ -41,8 +50,8 @@ class LoadResult:
     p99_ms: float
     max_ms: float
     mean_ms: float
-    client_cpu_s: float
     cpu_ms_per_request: dict[str, float] = field(default_factory=dict)
+    other_cores: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -67,7 +76,6 @@ async def _drive(
     url: str,
     bodies: Sequence[bytes],
     connections: int,
-    expected_status: int,
     deadline_s: float,
 ) -> tuple[list[float], Counter[str], int, float]:
     latencies: list[float] = []
@@ -111,31 +119,44 @@ def _event_loop_factory() -> Any:
     return uvloop.new_event_loop
 
 
-def run_load(
-    *,
-    endpoint: str,
-    url: str,
-    bodies: Sequence[bytes],
-    connections: int,
-    expected_status: int,
-    deadline_s: float = 120.0,
-) -> LoadResult:
-    """Send every body once to `url` over `connections` connections and return the figures."""
+def run_load(*, url: str, bodies: Sequence[bytes], connections: int, deadline_s: float = 120.0) -> LoadRun:
+    """Send every body once to `url` over `connections` connections; stop early at `deadline_s`."""
     _check_loopback(url)
-    cpu_before = os.times()
     with asyncio.Runner(loop_factory=_event_loop_factory()) as runner:
         latencies, statuses, sent, elapsed = runner.run(
-            _drive(
-                url=url,
-                bodies=bodies,
-                connections=connections,
-                expected_status=expected_status,
-                deadline_s=deadline_s,
-            )
+            _drive(url=url, bodies=bodies, connections=connections, deadline_s=deadline_s)
         )
-    cpu_after = os.times()
+    return LoadRun(
+        latencies_ms=[1000 * latency for latency in latencies], statuses=statuses, sent=sent, elapsed_s=elapsed
+    )
+
+
+def summarise(
+    *,
+    endpoint: str,
+    connections: int,
+    expected_status: int,
+    runs: Sequence[LoadRun],
+    cpu_seconds: dict[str, float] | None = None,
+) -> LoadResult:
+    """Return the figures of `runs` together: throughput over their summed time, merged percentiles.
+
+    `cpu_seconds` is the CPU each group of processes used during the runs;
+    it is reported per request sent, and `other` as cores busy on average.
+    """
+    statuses: Counter[str] = Counter()
+    for run in runs:
+        statuses.update(run.statuses)
+    sent = sum(run.sent for run in runs)
+    elapsed = sum(run.elapsed_s for run in runs)
     ok = statuses.get(str(expected_status), 0)
-    ordered = sorted(latency * 1000 for latency in latencies)
+    ordered = sorted(latency for run in runs for latency in run.latencies_ms)
+    cpu_seconds = cpu_seconds or {}
+    ours = {name: seconds for name, seconds in cpu_seconds.items() if name != "other"}
+    cpu_ms: dict[str, float] = {}
+    if sent and ours:
+        cpu_ms = {name: round(1000 * seconds / sent, 3) for name, seconds in ours.items()}
+        cpu_ms["total"] = round(sum(cpu_ms.values()), 3)
     return LoadResult(
         endpoint=endpoint,
         connections=connections,
@@ -150,7 +171,6 @@ def run_load(
         p99_ms=round(percentile(ordered, 0.99), 2),
         max_ms=round(ordered[-1], 2) if ordered else 0.0,
         mean_ms=round(sum(ordered) / len(ordered), 2) if ordered else 0.0,
-        client_cpu_s=round(
-            (cpu_after.user - cpu_before.user) + (cpu_after.system - cpu_before.system), 3
-        ),
+        cpu_ms_per_request=cpu_ms,
+        other_cores=round(cpu_seconds.get("other", 0.0) / elapsed, 2) if elapsed else 0.0,
     )

@@ -108,9 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(stream.getvalue())
 
     began = time.perf_counter()
-    extra = submissions.bodies_encode(
-        tokens[len(answer_sets) : len(answer_sets) + 100], answer_sets[:100]
-    )
+    extra = submissions.bodies_encode(tokens[len(answer_sets) : len(answer_sets) + 100], answer_sets[:100])
     for body in extra if arguments.endpoint == "full" else measured[:100]:
         _call(application, path, body)
     print(f"Without the profiler: {1000 * (time.perf_counter() - began) / 100:.3f} ms per request (100)")

@@ -10,9 +10,7 @@ import warnings
 from config.settings.base import *  # noqa: F403
 from config.settings.base import INSTALLED_APPS, env
 
-BENCH_DATABASE_URL = env.str(
-    "BENCH_DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/coalition_pulse_bench"
-)
+BENCH_DATABASE_URL = env.str("BENCH_DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/coalition_pulse_bench")
 
 DEBUG = False
 SECRET_KEY = "bench-only-not-secret-" + "x" * 40  # noqa: S105
@@ -46,4 +44,4 @@ LOGGING = {
 }
 
 # The API is measured, not static files: nothing has been collected into STATIC_ROOT.
-warnings.filterwarnings("ignore", message="No directory at", module="whitenoise.base")
+warnings.filterwarnings("ignore", message="No directory at", category=UserWarning)

@@ -21,6 +21,9 @@ CONTENT_SECURITY_POLICY = "; ".join(
 )
 
 
+SURVEY_PREFIX = "/q/"
+
+
 class SecurityHeadersMiddleware:
     """Add a self-only CSP everywhere and `no-store` on every non-static page.
 
@@ -35,7 +38,12 @@ class SecurityHeadersMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         response = self.get_response(request)
         response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        response.headers["Referrer-Policy"] = "no-referrer"
+        if request.path.startswith(SURVEY_PREFIX):
+            response.headers["Referrer-Policy"] = "no-referrer"
+        else:
+            # Staff pages keep the origin on same-site requests: Django's CSRF
+            # check needs it, and nothing is sent to other sites.
+            response.headers["Referrer-Policy"] = "same-origin"
         response.headers["Cache-Control"] = "no-store"
         response.headers["Pragma"] = "no-cache"
         return response

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-SEED = 20261116
+SEED = 20261117
 EMAIL_DOMAIN = "demo.coalition.example"
 
 # Roster size per default sector, in the order of surveys/data/sectors.json.
@@ -117,8 +117,8 @@ PREFER_NOT_TO_SAY = "prefer-not-to-say"
 
 PAIR_DEFAULT = 2.5
 PAIR_OWN_SECTOR = 1.9
-PAIR_OFFSET_SD = 0.15
-PAIR_NOISE_SD = 0.7
+PAIR_OFFSET_SD = 0.1
+PAIR_NOISE_SD = 0.6
 PAIR_PLANTED: dict[tuple[str, str], float] = {
     ("victim-services", "law-enforcement"): 4.0,
     ("law-enforcement", "victim-services"): 2.0,
@@ -126,8 +126,7 @@ PAIR_PLANTED: dict[tuple[str, str], float] = {
     ("funders", "survivor-leaders"): 2.2,
 }
 NO_RELATIONSHIP_RATE = 0.15
-# Planted pairs and one's own sector: these people do work together.
-NO_RELATIONSHIP_RATE_KNOWN = 0.02
+NO_RELATIONSHIP_RATE_OWN = 0.02
 
 
 @dataclass(frozen=True)
@@ -241,6 +240,17 @@ _RACE_WEIGHTS: dict[str, dict[str, float]] = {
     "funders": {"white": 0.75, "black": 0.1, "hispanic-latino": 0.08, "asian": 0.07},
 }
 
+# The default instrument's option order, in which answers are stored.
+_RACE_OPTIONS = (
+    "american-indian-alaska-native",
+    "asian",
+    "black",
+    "hispanic-latino",
+    "middle-eastern-north-african",
+    "native-hawaiian-pacific-islander",
+    "white",
+)
+
 _FINANCIAL_WEIGHTS: dict[str, dict[str, float]] = {
     "default": {
         "living-comfortably": 0.28,
@@ -323,8 +333,7 @@ def _race_ethnicity(rng: np.random.Generator, sector: str, language: str) -> tup
     if rng.random() < 0.1:
         others = {option: weight for option, weight in _RACE_WEIGHTS["default"].items() if option != first}
         chosen.add(_pick(rng, others))
-    order = list(_RACE_WEIGHTS["default"])
-    return tuple(sorted(chosen, key=order.index))
+    return tuple(option for option in _RACE_OPTIONS if option in chosen)
 
 
 def _financial(rng: np.random.Generator, sector: str) -> str:
@@ -510,7 +519,7 @@ def area_expected(profile: DemoProfile, area: str, wave_index: int) -> float:
 def _pair_offset(rater: str, rated: str) -> float:
     # crc32, not hash(): the offset must be the same in every process.
     rng = np.random.default_rng(zlib.crc32(f"{rater}>{rated}".encode()))
-    return float(np.clip(rng.normal(0, PAIR_OFFSET_SD), -0.3, 0.3))
+    return float(np.clip(rng.normal(0, PAIR_OFFSET_SD), -0.2, 0.2))
 
 
 def pair_expected(rater: str, rated: str) -> float:
@@ -590,13 +599,15 @@ def answers_generate(
             if kind == "pair_matrix":
                 points = scales[item["scale"]]["points"]
                 for rated in sector_slugs:
-                    if rng.random() < SKIP_RATE:
-                        continue
-                    is_known = (profile.sector, rated) in PAIR_PLANTED or rated == profile.sector
-                    none_rate = NO_RELATIONSHIP_RATE_KNOWN if is_known else NO_RELATIONSHIP_RATE
-                    if rng.random() < none_rate:
-                        answers[f"pair:{rated}"] = "none"
-                        continue
+                    # The planted pairs work together closely: always answered, so
+                    # their cells reach the reporting threshold in every wave.
+                    if (profile.sector, rated) not in PAIR_PLANTED:
+                        none_rate = NO_RELATIONSHIP_RATE_OWN if rated == profile.sector else NO_RELATIONSHIP_RATE
+                        if rng.random() < SKIP_RATE:
+                            continue
+                        if rng.random() < none_rate:
+                            answers[f"pair:{rated}"] = "none"
+                            continue
                     strain = pair_expected(profile.sector, rated) + float(rng.normal(0, PAIR_NOISE_SD))
                     answers[f"pair:{rated}"] = _to_scale(strain, points)
                 continue
@@ -624,5 +635,8 @@ def answers_generate(
         value = reported.get(dimension["slug"])
         if value is None or rng.random() < SKIP_RATE:
             continue
+        if isinstance(value, list):
+            order = [option["slug"] for option in dimension["options"]]
+            value = sorted(value, key=lambda option: order.index(option) if option in order else len(order))
         answers[dimension["slug"]] = value
     return answers

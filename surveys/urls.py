@@ -6,6 +6,7 @@ from surveys import views
 survey_urlpatterns = [
     path("q/", views.survey, name="survey"),
     path("q/done", views.survey_done, name="survey-done"),
+    path("q/exit", views.survey_exit, name="survey-exit"),
     path("q/<str:token>", views.survey_enter, name="survey-enter"),
 ]
 

@@ -12,9 +12,11 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import translation
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from surveys import selectors, services
@@ -36,7 +38,7 @@ SESSION_LANGUAGE = "survey_language"
 
 
 def _survey_render(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
-    context = {"exit_url": settings.SURVEY_EXIT_URL, **context}
+    context = {"exit_url": reverse("survey-exit"), **context}
     return render(request, template, context, status=status)
 
 
@@ -68,9 +70,24 @@ def _survey_language(request: HttpRequest) -> str:
     return language if language in valid else settings.LANGUAGE_CODE
 
 
+def _is_cross_site(request: HttpRequest) -> bool:
+    # With `Referrer-Policy: no-referrer` browsers send `Origin: null` on the
+    # survey's own form posts, which Django's CSRF check refuses. The survey
+    # is protected instead by its session cookie (SameSite=Lax: never sent on
+    # a cross-site POST, so a forged post finds no survey) and by refusing a
+    # post that names another origin.
+    origin = request.headers.get("Origin")
+    if origin is None or origin == "null":
+        return False
+    return origin != f"{request.scheme}://{request.get_host()}"
+
+
+@csrf_exempt
 @require_http_methods(["GET", "POST"])
 def survey(request: HttpRequest) -> HttpResponse:
     """Show the survey one step at a time: introduction, sections, about you, review."""
+    if request.method == "POST" and _is_cross_site(request):
+        return _link_inactive(request)
     hashed = str(request.session.get(SESSION_TOKEN_HASH, ""))
     invitation = selectors.invitation_for_submission(token_hash=hashed) if hashed else None
     if invitation is None or invitation.is_used or invitation.wave.status != Wave.Status.OPEN:
@@ -167,6 +184,16 @@ def _survey_submit(request: HttpRequest, hashed: str, answers: dict[str, Any]) -
     # Nothing about this person or their answers survives in the session.
     request.session.flush()
     return redirect("survey-done")
+
+
+@require_http_methods(["GET"])
+def survey_exit(request: HttpRequest) -> HttpResponse:
+    """End the survey session and send the browser to a neutral site.
+
+    Going Back afterwards finds no survey: the session that held it is gone.
+    """
+    request.session.flush()
+    return HttpResponseRedirect(settings.SURVEY_EXIT_URL)
 
 
 @require_http_methods(["GET"])

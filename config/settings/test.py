@@ -1,5 +1,7 @@
 """Settings for the test suite: the embedded default unless DATABASE_URL / REDIS_URL are set."""
 
+import os
+
 from config.env import BASE_DIR, env
 from config.settings.base import *  # noqa: F403
 
@@ -17,4 +19,5 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, not shared-cache memory: SQLite's shared cache locks whole tables
     # without waiting, which would make the concurrency tests meaningless.
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test.sqlite3")}  # noqa: F405
+    # One file per run, so that two runs on one machine never share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test-{os.getpid()}.sqlite3")}  # noqa: F405

@@ -148,11 +148,37 @@ def test_survey_pages_send_privacy_headers_and_use_no_third_party_assets(client:
     assert page["Referrer-Policy"] == "no-referrer"
     assert page["Content-Security-Policy"].startswith("default-src 'self'; script-src 'self'; style-src 'self'")
     body = page.content.decode()
-    assert re.findall(r'(?:src|href)="(https?:[^"]*)"', body) == ["https://www.wikipedia.org/"]  # the Exit link only
+    assert re.findall(r'(?:src|href)="(https?:[^"]*)"', body) == []
+    assert '<a class="exit-button" id="quick-exit" href="/q/exit"' in body
     assert 'autocomplete="off"' in body
     assert "localStorage" not in body
     assert "<title>Feedback form</title>" in body
     assert "Exiting does not clear your browser history" in body
+
+
+@pytest.mark.django_db
+def test_exit_ends_the_survey_session_and_goes_to_the_neutral_site(client: Client, open_wave: OpenWave) -> None:
+    enter(client, open_wave)
+
+    response = client.get("/q/exit")
+
+    assert response.status_code == 302
+    assert response["Location"] == "https://www.wikipedia.org/"
+    assert response["Referrer-Policy"] == "no-referrer"
+    assert dict(client.session) == {}
+    assert heading(client.get("/q/")) == "This link is not active"
+
+
+@pytest.mark.django_db
+def test_a_post_from_another_site_is_refused(client: Client, open_wave: OpenWave) -> None:
+    enter(client, open_wave)
+
+    page = client.post(
+        "/q/", {"state": '{"power-1": 1}', "step": "19", "action": "submit"}, HTTP_ORIGIN="https://evil.example"
+    )
+
+    assert heading(page) == "This link is not active"
+    assert PendingSubmission.objects.count() == 0
 
 
 @pytest.mark.django_db
