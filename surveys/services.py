@@ -701,6 +701,13 @@ def pending_release_all(*, minimum: int | None = None) -> int:
     released = 0
     wave_ids = PendingSubmission.objects.values_list("wave_id", flat=True).distinct()
     for wave in Wave.objects.filter(pk__in=list(wave_ids)):
-        floor = minimum if wave.status == Wave.Status.OPEN else 1
-        released += pending_release(wave_id=wave.pk, minimum=floor)
+        if wave.status == Wave.Status.OPEN:
+            released += pending_release(wave_id=wave.pk, minimum=minimum)
+            continue
+        # A close interrupted between its steps (a crash, a deploy) is finished here.
+        count = pending_release(wave_id=wave.pk)
+        if count:
+            invitations_rewrite(wave_id=wave.pk)
+            _vacuum(["surveys_pendingsubmission", "surveys_invitation"])
+        released += count
     return released

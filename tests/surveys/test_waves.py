@@ -221,3 +221,20 @@ def test_create_coalition_command_uses_default_sectors(capsys: pytest.CaptureFix
     assert list(coalition.sectors.filter(is_sensitive=True).values_list("slug", flat=True)) == ["survivor-leaders"]
     with pytest.raises(CommandError, match="exists already"):
         call_command("create_coalition", "northside", "--name", "Again")
+
+
+@pytest.mark.django_db
+def test_the_sweeper_finishes_a_close_that_was_interrupted(open_wave: OpenWave) -> None:
+    members = list(Member.objects.filter(invitations__wave=open_wave.wave))
+    for member in members[:2]:
+        submit(open_wave, member, {"trust-1": 2})
+    # The wave was marked closed, then the process died before releasing its pool.
+    Wave.objects.filter(pk=open_wave.wave.pk).update(status=Wave.Status.CLOSED)
+    invitation_ids = set(Invitation.objects.values_list("pk", flat=True))
+
+    released = tasks.release_pending_pools()
+
+    assert released == 2
+    assert (PendingSubmission.objects.count(), Response.objects.count()) == (0, 2)
+    assert set(Invitation.objects.values_list("pk", flat=True)) == invitation_ids
+    assert Invitation.objects.filter(is_used=True).count() == 2
