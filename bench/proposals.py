@@ -91,7 +91,9 @@ def _invalid() -> services.SubmissionRefused:
 def _clean(row: tuple[Any, ...], answers: Any) -> dict[str, Any]:
     _id, _used, _wave, _status, _closes, instrument_id, checksum, sector_slugs, free_text, _sector = row
     spec: InstrumentSpec = _instrument_spec(instrument_id, checksum)
-    return answers_clean(spec=spec, sector_slugs=sector_slugs, answers=answers, is_free_text_enabled=free_text)
+    # Django's psycopg set-up returns jsonb as text, for JSONField to decode.
+    slugs = json.loads(sector_slugs) if isinstance(sector_slugs, str) else sector_slugs
+    return answers_clean(spec=spec, sector_slugs=slugs, answers=answers, is_free_text_enabled=free_text)
 
 
 def _encode(answers: dict[str, Any]) -> str:

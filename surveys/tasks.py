@@ -6,6 +6,7 @@ Task arguments are wave ids only: never a token, member or answer.
 import logging
 
 from celery import shared_task
+from django.core.management import call_command
 from django.db import OperationalError
 
 from surveys import services
@@ -43,3 +44,9 @@ def send_invitations(wave_id: int) -> int:
 @shared_task(name="email.send_due_reminders", autoretry_for=TRANSIENT, retry_backoff=True, max_retries=5)
 def send_due_reminders() -> int:
     return services.reminders_send_due()
+
+
+@shared_task(name="surveys.clear_expired_sessions", autoretry_for=TRANSIENT, retry_backoff=True, max_retries=5)
+def clear_expired_sessions() -> None:
+    """Delete expired sessions, including abandoned survey sessions (they hold a token hash)."""
+    call_command("clearsessions")

@@ -150,6 +150,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(minutes=30),
     },
     "send-due-reminders": {"task": "email.send_due_reminders", "schedule": timedelta(hours=1)},
+    "clear-expired-sessions": {"task": "surveys.clear_expired_sessions", "schedule": timedelta(hours=6)},
 }
 
 if REDIS_URL:
