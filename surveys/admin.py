@@ -13,7 +13,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from surveys import selectors, services
-from surveys.models import Coalition, Instrument, Member, RosterChange, Sector, Wave
+from surveys.models import AuditEvent, Coalition, Instrument, Member, RosterChange, Sector, Wave
 
 
 def _is_frozen(coalition: Coalition | None) -> bool:
@@ -56,6 +56,11 @@ class CoalitionAdmin(StewardScopedAdmin):
             return Coalition.objects.all()
         return selectors.coalitions_for_steward(user=request.user)
 
+    def save_model(self, request: HttpRequest, obj: Coalition, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if not change:
+            services.sectors_create_default(coalition=obj)
+
 
 class FrozenWhileOpenAdmin(StewardScopedAdmin):
     """Read-only while the coalition has an open wave (PRIVACY.md rule 9)."""
@@ -84,6 +89,18 @@ class SectorAdmin(FrozenWhileOpenAdmin):
     list_display = ["__str__", "slug", "coalition", "is_sensitive", "is_active", "position"]
     list_filter = ["coalition", "is_sensitive", "is_active"]
 
+    def save_model(self, request: HttpRequest, obj: Sector, form: Any, change: bool) -> None:
+        if _is_frozen(obj.coalition):
+            self.message_user(request, str(_("Sectors are frozen while a wave is open.")), messages.ERROR)
+            return
+        super().save_model(request, obj, form, change)
+        AuditEvent.objects.create(
+            coalition=obj.coalition,
+            action=AuditEvent.Action.SECTOR_CHANGED,
+            actor=request.user.get_username(),
+            detail=f"{'changed' if change else 'added'} {obj.slug}: {', '.join(form.changed_data)}"[:300],
+        )
+
 
 @admin.register(Member)
 class MemberAdmin(FrozenWhileOpenAdmin):
@@ -97,13 +114,51 @@ class MemberAdmin(FrozenWhileOpenAdmin):
             self.message_user(request, str(_("The roster is frozen while a wave is open.")), messages.ERROR)
             return
         super().save_model(request, obj, form, change)
+        if not change:
+            action = RosterChange.Action.ADDED
+        elif "is_active" in form.changed_data and not obj.is_active:
+            action = RosterChange.Action.DEACTIVATED
+        else:
+            action = RosterChange.Action.UPDATED
         RosterChange.objects.create(
             coalition=obj.coalition,
-            action=RosterChange.Action.UPDATED if change else RosterChange.Action.ADDED,
+            action=action,
             email=obj.email,
             detail=", ".join(form.changed_data)[:300],
             actor=request.user.get_username(),
         )
+
+    def delete_model(self, request: HttpRequest, obj: Member) -> None:
+        RosterChange.objects.create(
+            coalition=obj.coalition, action=RosterChange.Action.DELETED, email=obj.email,
+            actor=request.user.get_username(),
+        )  # fmt: skip
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Member]) -> None:
+        RosterChange.objects.bulk_create(
+            [
+                RosterChange(coalition=member.coalition, action=RosterChange.Action.DELETED, email=member.email,
+                             actor=request.user.get_username())
+                for member in queryset
+            ]
+        )  # fmt: skip
+        super().delete_queryset(request, queryset)
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(StewardScopedAdmin):
+    list_display = ["happened_at", "coalition", "action", "detail", "actor"]
+    list_filter = ["coalition", "action"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(RosterChange)
@@ -138,7 +193,9 @@ class InstrumentAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 class WaveAdmin(StewardScopedAdmin):
     list_display = ["label", "coalition", "status", "opens_at", "closes_at", "invited_count"]
     list_filter = ["coalition", "status"]
-    readonly_fields = ["status", "invited_count", "released_count"]
+    # The exact count of released responses is not shown: while a wave is open
+    # only the rounded participation of the home page is (PRIVACY.md rule 6).
+    readonly_fields = ["status", "invited_count"]
     actions = ["open_now", "close_now"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:

@@ -103,6 +103,23 @@ NOT_APPLICABLE_RATE = 0.03
 SKIP_RATE = 0.02
 PREFER_NOT_TO_SAY_RATE = 0.05
 
+# --- Planted differences (docs/demo-data.md lists them for the analytics) ------
+
+# Added to the latent health of (sector, area).
+SECTOR_EFFECTS: dict[tuple[str, str], float] = {
+    ("survivor-leaders", "power"): -1.1,
+    ("survivor-leaders", "survivor-inclusion"): -1.1,
+    ("victim-services", "enforcement-services"): -0.9,
+    ("law-enforcement", "enforcement-services"): 0.4,
+    ("faith", "values"): 0.3,
+    ("advocacy", "values"): -0.7,
+}
+# (area, effect) for a reported social location; the effects add up.
+FINANCIAL_STRAIN_EFFECT = ("resources", -0.8)  # just getting by, finding it difficult
+PERSON_OF_COLOUR_EFFECT = ("race-gender", -0.8)  # any race option other than white
+WOMAN_EFFECT = ("race-gender", -0.4)
+VOLUNTEER_EFFECT = ("capacity", -0.8)
+
 # Per wave index w (0 = 2025 Q4 ... 4 = 2026 Q4): start + slope * w.
 TRENDS: dict[str, tuple[float, float]] = {
     "trust": (-0.3, 0.2),
@@ -496,20 +513,16 @@ def respondents_choose(members: Sequence[DemoMember], *, wave_index: int, rate: 
 def area_expected(profile: DemoProfile, area: str, wave_index: int) -> float:
     """Return the respondent's expected latent health of `area` in a wave, before noise."""
     value = BASELINE + AREA_OFFSETS.get(area, 0.0) + profile.intercept
-    sector = profile.sector
-    if area in ("power", "survivor-inclusion") and sector == "survivor-leaders":
-        value -= 1.1
-    if area == "enforcement-services":
-        value += {"victim-services": -0.9, "law-enforcement": 0.4}.get(sector, 0.0)
-    if area == "resources" and profile.is_financially_strained:
-        value -= 0.8
-    if area == "race-gender":
-        value -= 0.8 if profile.is_person_of_colour else 0.0
-        value -= 0.4 if profile.is_woman else 0.0
-    if area == "capacity" and profile.pay_status == "volunteer":
-        value -= 0.8
-    if area == "values":
-        value += {"faith": 0.3, "advocacy": -0.7}.get(sector, 0.0)
+    value += SECTOR_EFFECTS.get((profile.sector, area), 0.0)
+    attributes = (
+        (profile.is_financially_strained, FINANCIAL_STRAIN_EFFECT),
+        (profile.is_person_of_colour, PERSON_OF_COLOUR_EFFECT),
+        (profile.is_woman, WOMAN_EFFECT),
+        (profile.pay_status == "volunteer", VOLUNTEER_EFFECT),
+    )
+    for applies, (effect_area, effect) in attributes:
+        if applies and effect_area == area:
+            value += effect
     if area in TRENDS:
         start, slope = TRENDS[area]
         value += start + slope * wave_index
@@ -632,11 +645,11 @@ def answers_generate(
 
     reported = profile.dimension_answers()
     for dimension in definition["dimensions"]:
-        value = reported.get(dimension["slug"])
-        if value is None or rng.random() < SKIP_RATE:
+        reported_value = reported.get(dimension["slug"])
+        if reported_value is None or rng.random() < SKIP_RATE:
             continue
-        if isinstance(value, list):
+        if isinstance(reported_value, list):
             order = [option["slug"] for option in dimension["options"]]
-            value = sorted(value, key=lambda option: order.index(option) if option in order else len(order))
-        answers[dimension["slug"]] = value
+            reported_value = [option for option in order if option in reported_value]
+        answers[dimension["slug"]] = reported_value
     return answers

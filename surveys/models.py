@@ -18,6 +18,7 @@ import uuid
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
@@ -142,7 +143,7 @@ class RosterChange(models.Model):
         ADDED = "added", _("added")
         UPDATED = "updated", _("updated")
         DEACTIVATED = "deactivated", _("deactivated")
-        IMPORTED = "imported", _("imported")
+        DELETED = "deleted", _("deleted")
 
     coalition = models.ForeignKey(Coalition, on_delete=models.CASCADE, related_name="roster_changes")
     action = models.CharField(max_length=16, choices=Action.choices)
@@ -158,6 +159,38 @@ class RosterChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {self.email}"
+
+
+class AuditEvent(models.Model):
+    """Something a steward or admin did that changes what a wave holds, kept for review."""
+
+    class Action(models.TextChoices):
+        RESPONSES_IMPORTED = "responses-imported", _("responses imported")
+        SECTOR_CHANGED = "sector-changed", _("sector changed")
+
+    coalition = models.ForeignKey(Coalition, on_delete=models.CASCADE, related_name="audit_events")
+    action = models.CharField(_("action"), max_length=32, choices=Action.choices)
+    actor = models.CharField(_("by"), max_length=150, blank=True)
+    detail = models.CharField(_("detail"), max_length=300, blank=True)
+    happened_at = models.DateTimeField(_("when"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
+        ordering = ["-happened_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.action}: {self.detail}"
+
+
+def validate_reminder_days(value: object) -> None:
+    """Accept a list of distinct whole days between 1 and 365."""
+    if (
+        not isinstance(value, list)
+        or not all(isinstance(day, int) and not isinstance(day, bool) and 1 <= day <= 365 for day in value)
+        or len(set(value)) != len(value)
+    ):
+        raise ValidationError(_("Give reminder days as a list of distinct whole numbers from 1 to 365, e.g. [7, 14]."))
 
 
 class Instrument(models.Model):
@@ -200,6 +233,7 @@ class Wave(models.Model):
         _("reminder days"),
         default=list,
         blank=True,
+        validators=[validate_reminder_days],
         help_text=_("Days after opening on which unused invitations get a reminder, e.g. [7, 14]."),
     )
     # Frozen when the wave opens (PRIVACY.md rule 9): the sectors the wave asks

@@ -30,6 +30,7 @@ from surveys.instruments import (
     instrument_validate,
 )
 from surveys.models import (
+    AuditEvent,
     Coalition,
     Instrument,
     Invitation,
@@ -86,6 +87,17 @@ def coalition_create(*, slug: str, name: str, sectors_file: Path | None = None) 
     except ValidationError as error:
         raise ServiceError("; ".join(error.messages)) from error
     coalition.save()
+    _sectors_create(coalition=coalition, rows=rows)
+    return coalition
+
+
+def sectors_create_default(*, coalition: Coalition) -> None:
+    """Give a coalition that has no sectors the default ones."""
+    if not coalition.sectors.exists():
+        _sectors_create(coalition=coalition, rows=_sector_rows_from_file(DEFAULT_SECTORS_PATH))
+
+
+def _sectors_create(*, coalition: Coalition, rows: list[dict[str, Any]]) -> None:
     sectors = []
     for position, row in enumerate(rows):
         names = row["name"] if isinstance(row["name"], dict) else {"en": str(row["name"])}
@@ -108,7 +120,6 @@ def coalition_create(*, slug: str, name: str, sectors_file: Path | None = None) 
     if len({sector.slug for sector in sectors}) != len(sectors):
         raise ServiceError(_("Two sectors in the file have the same slug."))
     Sector.objects.bulk_create(sectors)
-    return coalition
 
 
 def coalition_assert_roster_editable(*, coalition: Coalition) -> None:
@@ -516,7 +527,7 @@ def _csv_value(question_type: str, raw: str) -> Any:
 
 
 @transaction.atomic
-def responses_import(*, wave_id: int, content: str) -> ImportReport:
+def responses_import(*, wave_id: int, content: str, actor: str = "") -> ImportReport:
     """Import paper or historical answers into a wave; nothing if any row is bad.
 
     Columns: `sector` (a sector slug), one column per dimension slug (`;`
@@ -587,6 +598,12 @@ def responses_import(*, wave_id: int, content: str) -> ImportReport:
         Response.objects.bulk_create([Response(wave=wave, sector=s, answers=a) for s, a in cleaned_rows])
         Wave.objects.filter(pk=wave.pk).update(released_count=F("released_count") + len(cleaned_rows))
     report.created = len(cleaned_rows)
+    AuditEvent.objects.create(
+        coalition=wave.coalition,
+        action=AuditEvent.Action.RESPONSES_IMPORTED,
+        actor=actor,
+        detail=f"{len(cleaned_rows)} paper or historical responses into wave {wave.label}",
+    )
     return report
 
 
@@ -635,7 +652,13 @@ def invitations_send(*, wave_id: int) -> int:
     except IntegrityError:
         logger.info("Invitations of wave %s were sent already.", wave_id)
         return 0
-    sent = _send_to_unused(wave=wave, is_reminder=False)
+    try:
+        sent = _send_to_unused(wave=wave, is_reminder=False)
+    except Exception:
+        # Release the claim so that a retry sends again: a member receiving the
+        # same link twice is better than a member never invited.
+        WaveReminder.objects.filter(pk=round_.pk).delete()
+        raise
     WaveReminder.objects.filter(pk=round_.pk).update(recipients=sent)
     return sent
 
@@ -656,7 +679,11 @@ def reminders_send_due(*, now: datetime | None = None) -> int:
                     round_ = WaveReminder.objects.create(wave=wave, day=day)
             except IntegrityError:
                 continue
-            count = _send_to_unused(wave=wave, is_reminder=True)
+            try:
+                count = _send_to_unused(wave=wave, is_reminder=True)
+            except Exception:
+                WaveReminder.objects.filter(pk=round_.pk).delete()
+                raise
             WaveReminder.objects.filter(pk=round_.pk).update(recipients=count)
             sent += count
     return sent

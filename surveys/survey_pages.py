@@ -21,6 +21,10 @@ from surveys.instruments import (
 )
 
 MAX_STATE_BYTES = 64 * 1024
+# PRIVACY.md rule 14: every question offers "Prefer not to say". For items it
+# is stored as no answer at all; social-location questions have their own
+# "prefer-not-to-say" option, which is a group of its own in the results.
+DECLINE = ""
 
 
 @dataclass
@@ -127,11 +131,14 @@ def question_views(
                 for point, label in enumerate(labels, start=1)
             ]
             view.choices.append(Choice(NOT_APPLICABLE, na_label, current == NOT_APPLICABLE))
+            view.choices.append(Choice(DECLINE, _("Prefer not to say"), False))
         elif question.type in ("single", "multiple"):
             selected = current if isinstance(current, list) else [current]
             view.choices = [
                 Choice(value, label, value in selected) for value, label in _options(spec, definition, language)
             ]
+            if not question.is_dimension:
+                view.choices.append(Choice(DECLINE, _("Prefer not to say"), False))
         elif question.type == "pair_matrix":
             labels, _na = _scale_labels(spec, definition["scale"], language)
             none_label = localized_text(definition["none_label"], language)
@@ -149,6 +156,7 @@ def question_views(
                     for point, label in enumerate(labels, start=1)
                 ]
                 row.choices.append(Choice(NO_RELATIONSHIP, none_label, value == NO_RELATIONSHIP))
+                row.choices.append(Choice(DECLINE, _("Prefer not to say"), False))
                 view.rows.append(row)
         elif question.type == "text":
             view.value = current if isinstance(current, str) else ""
@@ -186,8 +194,8 @@ def answers_from_post(
             continue
         merged.pop(slug, None)
         if question.type == "multiple":
-            values = post.getlist(name)
-            if values:
+            values = [value for value in post.getlist(name) if value != DECLINE]
+            if values and DECLINE not in post.getlist(name):
                 merged[slug] = values
             continue
         raw = post.get(name, "")

@@ -4,6 +4,7 @@ Task arguments are wave ids only: never a token, member or answer.
 """
 
 import logging
+import smtplib
 
 from celery import shared_task
 from django.core.management import call_command
@@ -15,6 +16,8 @@ from surveys.models import Wave
 logger = logging.getLogger(__name__)
 
 TRANSIENT = (OperationalError, ConnectionError, TimeoutError)
+# A mail server that is down or refusing for a moment: try again later.
+MAIL_TRANSIENT = (*TRANSIENT, smtplib.SMTPException, OSError)
 
 
 @shared_task(name="surveys.open_due_waves", autoretry_for=TRANSIENT, retry_backoff=True, max_retries=5)
@@ -32,7 +35,7 @@ def release_pending_pools() -> int:
     return services.pending_release_all()
 
 
-@shared_task(name="email.send_invitations", autoretry_for=TRANSIENT, retry_backoff=True, max_retries=5)
+@shared_task(name="email.send_invitations", autoretry_for=MAIL_TRANSIENT, retry_backoff=True, max_retries=5)
 def send_invitations(wave_id: int) -> int:
     try:
         return services.invitations_send(wave_id=wave_id)
@@ -41,7 +44,7 @@ def send_invitations(wave_id: int) -> int:
         return 0
 
 
-@shared_task(name="email.send_due_reminders", autoretry_for=TRANSIENT, retry_backoff=True, max_retries=5)
+@shared_task(name="email.send_due_reminders", autoretry_for=MAIL_TRANSIENT, retry_backoff=True, max_retries=5)
 def send_due_reminders() -> int:
     return services.reminders_send_due()
 

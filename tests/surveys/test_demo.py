@@ -89,8 +89,10 @@ def test_the_role_logins_are_roster_members_and_the_steward_has_model_permission
 
     users = {user.username: user for user in get_user_model().objects.all()}
     memberships = {
-        member.user.username: (member.role, member.sector.slug)
-        for member in Member.objects.filter(user__isnull=False).select_related("user", "sector")
+        username: (role, sector)
+        for username, role, sector in Member.objects.filter(user__isnull=False).values_list(
+            "user__username", "role", "sector__slug"
+        )
     }
 
     assert memberships == {

@@ -20,7 +20,7 @@ class Command(BaseCommand):
         except (OSError, UnicodeDecodeError) as error:
             raise CommandError(f"Cannot read {options['file']} as UTF-8 text: {error}.") from error
         try:
-            report = services.responses_import(wave_id=options["wave_id"], content=content)
+            report = services.responses_import(wave_id=options["wave_id"], content=content, actor="import_responses")
         except Wave.DoesNotExist as error:
             raise CommandError(f"No wave with the id {options['wave_id']}.") from error
         if not report.is_ok:

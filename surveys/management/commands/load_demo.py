@@ -88,10 +88,8 @@ class Command(BaseCommand):
             users = self._users_ensure()
             if not coalition.waves.exists():
                 self._roster_import(coalition, plan)
-                self._users_link(coalition, plan, users)
                 self._waves_load(coalition, instrument, plan)
-            else:
-                self._users_link(coalition, plan, users)
+            self._users_link(coalition, plan, users)
         self._report(coalition)
 
     # --- Logins ---------------------------------------------------------------
