@@ -6,6 +6,7 @@ where the CPU went for each endpoint.
 """
 
 import os
+import time
 from pathlib import Path
 
 PROC = Path("/proc")
@@ -64,3 +65,25 @@ def cpu_snapshot(*, gunicorn_pid: int) -> dict[str, float]:
 def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
     """Return the CPU seconds each group used between two snapshots."""
     return {name: after[name] - before[name] for name in before}
+
+
+def machine_busy_cores(*, seconds: float = 1.0) -> float:
+    """Return how many cores the whole machine kept busy over the next `seconds`."""
+    if not PROC.is_dir():
+        return 0.0
+    before = _machine_busy_seconds()
+    time.sleep(seconds)
+    return (_machine_busy_seconds() - before) / seconds
+
+
+def quiet_wait(*, threshold_cores: float, timeout_s: float) -> tuple[float, float]:
+    """Wait until the machine is nearly idle, up to `timeout_s`; return (busy cores, seconds waited).
+
+    Call it while the benchmark itself is idle: on a shared machine another
+    person's test run would otherwise be measured as part of one endpoint.
+    """
+    began = time.monotonic()
+    busy = machine_busy_cores()
+    while busy > threshold_cores and time.monotonic() - began < timeout_s:
+        busy = machine_busy_cores()
+    return round(busy, 2), round(time.monotonic() - began, 1)

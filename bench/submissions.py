@@ -39,7 +39,7 @@ import psycopg  # noqa: E402
 from django.conf import settings  # noqa: E402
 from psycopg import sql  # noqa: E402
 
-from bench.cpu import cpu_snapshot, cpu_used  # noqa: E402
+from bench.cpu import cpu_snapshot, cpu_used, quiet_wait  # noqa: E402
 from bench.load import LoadResult, LoadRun, run_load, summarise  # noqa: E402
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -78,6 +78,15 @@ def _parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         help="comma-separated endpoints to drive, in order (default bare,drf,full)",
     )
     parser.add_argument("--deadline", type=float, default=120.0, help="seconds before a load run gives up")
+    parser.add_argument(
+        "--quiet-cores",
+        type=float,
+        default=0.15,
+        help="before each run, wait until other processes keep at most this many cores busy (default 0.15)",
+    )
+    parser.add_argument(
+        "--quiet-timeout", type=float, default=90.0, help="longest wait for a quiet machine, in seconds"
+    )
     parser.add_argument("--keep-db", action="store_true", help="leave the bench database in place")
     parser.add_argument("--label", default="", help="a note stored with the results")
     arguments = parser.parse_args(argv)
@@ -395,7 +404,8 @@ def _verdict(results: dict[str, LoadResult], candidate: str) -> tuple[float | No
 
 
 def _round_result(entry: dict[str, Any]) -> LoadResult:
-    fields = {key: value for key, value in entry.items() if key != "round"}
+    extra = ("round", "busy_cores_before", "waited_for_quiet_s")
+    fields = {key: value for key, value in entry.items() if key not in extra}
     return LoadResult(**{**fields, "endpoint": f"{entry['endpoint']} #{entry['round']}"})
 
 
@@ -470,8 +480,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             # Interleaved and rotated, so that a neighbour's burst or a growing table
             # does not always land on the same endpoint.
             for name in _rotated(endpoints, round_number):
-                print(f"Round {round_number + 1}: {arguments.requests} requests to {name} …", flush=True)
-                time.sleep(1)
+                busy, waited = quiet_wait(threshold_cores=arguments.quiet_cores, timeout_s=arguments.quiet_timeout)
+                print(
+                    f"Round {round_number + 1}: {arguments.requests} requests to {name} "
+                    f"(machine busy {busy:.2f} cores after {waited:.0f} s) …",
+                    flush=True,
+                )
                 bodies = bodies_for(name, arguments.requests)
                 url = f"http://127.0.0.1:{port}{ENDPOINTS[name][0]}"
                 before = cpu_snapshot(gunicorn_pid=server.pid)
@@ -487,7 +501,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                     runs=[run],
                     cpu_seconds=used,
                 )
-                per_round.append({"round": round_number + 1, **single.as_dict()})
+                per_round.append(
+                    {
+                        "round": round_number + 1,
+                        **single.as_dict(),
+                        "busy_cores_before": busy,
+                        "waited_for_quiet_s": waited,
+                    }
+                )
     finally:
         gunicorn_stop(server)
 
