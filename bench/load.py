@@ -172,5 +172,5 @@ def summarise(
         max_ms=round(ordered[-1], 2) if ordered else 0.0,
         mean_ms=round(sum(ordered) / len(ordered), 2) if ordered else 0.0,
         cpu_ms_per_request=cpu_ms,
-        other_cores=round(cpu_seconds.get("other", 0.0) / elapsed, 2) if elapsed else 0.0,
+        other_cores=round(max(0.0, cpu_seconds.get("other", 0.0)) / elapsed, 2) if elapsed else 0.0,
     )

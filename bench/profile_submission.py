@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+import django  # noqa: E402
+
 from bench import submissions  # sets DJANGO_SETTINGS_MODULE first
 
 WsgiApplication = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -70,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = parser.parse_args(argv)
 
     submissions.database_recreate()
-    submissions.django.setup()
+    django.setup()
     from django.core.wsgi import get_wsgi_application
     from django.db import connection, reset_queries
 

@@ -7,8 +7,9 @@ database) at real data.
 
 import warnings
 
+from config.env import env
 from config.settings.base import *  # noqa: F403
-from config.settings.base import INSTALLED_APPS, env
+from config.settings.base import INSTALLED_APPS
 
 BENCH_DATABASE_URL = env.str("BENCH_DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/coalition_pulse_bench")
 

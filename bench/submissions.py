@@ -104,7 +104,7 @@ def _parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def _spare(arguments: argparse.Namespace) -> int:
     """Tokens nobody claims: the bodies of the non-claiming endpoints, and the query count."""
-    return max(arguments.requests, arguments.warmup) + len(ENDPOINTS)
+    return int(max(arguments.requests, arguments.warmup)) + len(ENDPOINTS)
 
 
 # --- Database -----------------------------------------------------------------

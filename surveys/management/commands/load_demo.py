@@ -280,7 +280,7 @@ class Command(BaseCommand):
         if open_wave is None:
             write("No wave is open, so there are no survey links to try.")
             return
-        write(f"Survey links for unused invitations of {open_wave.label} (each works once):")
+        write(f"Survey links for unused invitations of {open_wave.label} (each works until its answers are submitted):")
         site = settings.SITE_URL.rstrip("/")
         for language, count in LINKS_PER_LANGUAGE.items():
             invitations = (
