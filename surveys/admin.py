@@ -146,34 +146,29 @@ class MemberAdmin(FrozenWhileOpenAdmin):
         super().delete_queryset(request, queryset)
 
 
+class LogAdmin(StewardScopedAdmin):
+    """A log: readable by the coalition's stewards, never added to, changed or deleted."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(AuditEvent)
-class AuditEventAdmin(StewardScopedAdmin):
+class AuditEventAdmin(LogAdmin):
     list_display = ["happened_at", "coalition", "action", "detail", "actor"]
     list_filter = ["coalition", "action"]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(RosterChange)
-class RosterChangeAdmin(StewardScopedAdmin):
+class RosterChangeAdmin(LogAdmin):
     list_display = ["changed_at", "coalition", "action", "email", "detail", "actor"]
     list_filter = ["coalition", "action"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Instrument)
