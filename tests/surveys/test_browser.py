@@ -82,7 +82,7 @@ def shoot(page: Any, name: str) -> None:
 def test_a_member_answers_on_a_phone_with_the_keyboard_and_no_outside_requests(
     chromium: Any, survey_site: Any, open_wave: OpenWave
 ) -> None:
-    context = chromium.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
+    context = chromium.new_context(viewport=PHONE, device_scale_factor=1, is_mobile=True, has_touch=True)
     page = context.new_page()
     requests: list[str] = []
     page.on("request", lambda request: requests.append(request.url))
@@ -129,12 +129,12 @@ def test_every_step_of_the_spanish_survey_is_accessible_on_desktop(
     for _ in range(18):
         assert_accessible(page)
         heading = page.locator("h1").inner_text()
-        if heading == "Sobre ti":
+        if heading == "Sobre usted":
             shoot(page, "survey-desktop-about-you-es")
         if heading == "Trabajo con otros sectores":
             shoot(page, "survey-desktop-pair-matrix-es")
         page.get_by_role("button", name="Siguiente").click()
-    assert page.locator("h1").inner_text() == "Revisa tus respuestas"
+    assert page.locator("h1").inner_text() == "Revise sus respuestas"
     assert_accessible(page)
     page.close()
 

@@ -59,7 +59,7 @@ def test_opening_freezes_the_sectors_into_the_wave(open_wave: OpenWave) -> None:
 def test_invitation_emails_are_neutral_and_in_the_members_language(open_wave: OpenWave) -> None:
     assert len(mail.outbox) == 12
     subjects = {message.subject for message in mail.outbox}
-    assert subjects == {"Your quarterly feedback link", "Tu enlace para la opinión trimestral"}
+    assert subjects == {"Your quarterly feedback link", "Su enlace para la opinión trimestral"}
     for message in mail.outbox:
         text = (message.subject + message.body + message.from_email).lower()
         assert "traffick" not in text
@@ -143,7 +143,7 @@ def test_reminders_go_only_to_unused_invitations_once_per_scheduled_day(open_wav
     assert members[0].email not in {message.to[0] for message in mail.outbox}
     assert {message.subject for message in mail.outbox} == {
         "A reminder: your quarterly feedback link",
-        "Un recordatorio: tu enlace para la opinión trimestral",
+        "Un recordatorio: su enlace para la opinión trimestral",
     }
     assert list(WaveReminder.objects.filter(wave=open_wave.wave).values_list("day", "recipients").order_by("day")) == [
         (0, 12),
