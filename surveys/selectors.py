@@ -17,14 +17,15 @@ def coalition_has_open_wave(*, coalition: Coalition) -> bool:
 def invitation_for_submission(*, token_hash: str) -> Invitation | None:
     """Return the invitation with this token hash and what a submission needs, or None."""
     return (
-        Invitation.objects.select_related("wave__coalition", "member__sector")
+        Invitation.objects.select_related("wave__coalition", "wave__instrument", "member__sector")
         .only(
             "id",
             "is_used",
             "wave__id",
             "wave__status",
             "wave__closes_at",
-            "wave__instrument_id",
+            "wave__instrument__id",
+            "wave__instrument__checksum",
             "wave__sectors_snapshot",
             "wave__label",
             "wave__coalition__id",
@@ -45,13 +46,15 @@ def _instrument_spec(instrument_id: int, checksum: str) -> InstrumentSpec:
     return InstrumentSpec.from_definition(definition)
 
 
-def instrument_spec(*, instrument_id: int) -> InstrumentSpec:
+def instrument_spec(*, instrument_id: int, checksum: str | None = None) -> InstrumentSpec:
     """Return the parsed instrument, cached per process.
 
     Keyed by content checksum too: stored versions never change, but the
-    cache must not outlive a test database that reuses ids.
+    cache must not outlive a test database that reuses ids. Callers that
+    loaded the checksum already pass it and save a query.
     """
-    checksum = Instrument.objects.values_list("checksum", flat=True).get(pk=instrument_id)
+    if checksum is None:
+        checksum = Instrument.objects.values_list("checksum", flat=True).get(pk=instrument_id)
     return _instrument_spec(instrument_id, checksum)
 
 

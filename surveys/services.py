@@ -494,7 +494,7 @@ def response_submit(*, token_hash: str, answers: Any, now: datetime | None = Non
         raise SubmissionRefused("wave_closed", _("This survey has closed. Thank you for your interest."))
     if invitation.is_used:
         raise SubmissionRefused("already_received", _("Your answers were already received. Thank you."))
-    spec = selectors.instrument_spec(instrument_id=wave.instrument_id)
+    spec = selectors.instrument_spec(instrument_id=wave.instrument.pk, checksum=wave.instrument.checksum)
     cleaned = answers_clean(
         spec=spec,
         sector_slugs=[sector["slug"] for sector in wave.sectors_snapshot],

@@ -105,7 +105,7 @@ def survey(request: HttpRequest) -> HttpResponse:
 
 
 def _survey_step(request: HttpRequest, *, invitation_token_hash: str, wave: Wave, language: str) -> HttpResponse:
-    spec = selectors.instrument_spec(instrument_id=wave.instrument_id)
+    spec = selectors.instrument_spec(instrument_id=wave.instrument.pk, checksum=wave.instrument.checksum)
     sectors = selectors.wave_sectors(wave=wave)
     include_free_text = wave.coalition.is_free_text_enabled
     steps = steps_for(spec, language, include_free_text=include_free_text)

@@ -192,3 +192,17 @@ def test_concurrent_double_submit_stores_exactly_one_response(open_wave: OpenWav
 
     assert sorted(statuses) == [201] + [409] * 7
     assert stored_state(open_wave.wave) == (1, 0, 1)
+
+
+@pytest.mark.django_db
+def test_a_submission_costs_four_queries(client: Client, open_wave: OpenWave, django_assert_num_queries: Any) -> None:
+    # Find the invitation (with its wave, instrument checksum and sector), read the
+    # wave's status under a shared lock, claim the invitation, insert into the pool;
+    # inside the test's transaction the atomic block adds SAVEPOINT and RELEASE.
+    token = next(iter(open_wave.tokens.values()))
+    post(client, {"token": next(reversed(open_wave.tokens.values())), "answers": {}})  # warm the instrument cache
+
+    with django_assert_num_queries(4 + 2):
+        response = post(client, {"token": token, "answers": GOOD_ANSWERS})
+
+    assert response.status_code == 201
