@@ -7,6 +7,7 @@ where the CPU went for each endpoint.
 
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 PROC = Path("/proc")
@@ -32,18 +33,21 @@ def _machine_busy_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
-def cpu_snapshot(*, gunicorn_pid: int) -> dict[str, float]:
-    """Return CPU seconds used so far by the gunicorn workers, PostgreSQL, this process and the rest.
+@dataclass(frozen=True)
+class CpuSnapshot:
+    """CPU seconds so far of each process under test (by pid), and of the whole machine."""
 
-    `other` is everything else on the machine (other people's test runs on a
-    shared machine, say): when it is large, the figures of that run are not
-    comparable with a run on a quiet machine.
-    """
-    totals = {"gunicorn": 0.0, "postgres": 0.0, "client": 0.0, "other": 0.0}
+    processes: dict[int, tuple[str, float]]
+    machine_busy_s: float
+
+
+def cpu_snapshot(*, gunicorn_pid: int) -> CpuSnapshot:
+    """Return the CPU seconds used so far by the gunicorn workers, PostgreSQL and this process."""
     if not PROC.is_dir():
-        return totals
+        return CpuSnapshot(processes={}, machine_busy_s=0.0)
     machine = _machine_busy_seconds()
     own = os.getpid()
+    processes: dict[int, tuple[str, float]] = {}
     for entry in PROC.iterdir():
         if not entry.name.isdigit():
             continue
@@ -53,18 +57,30 @@ def cpu_snapshot(*, gunicorn_pid: int) -> dict[str, float]:
             continue
         command, parent, seconds = fields
         if pid == gunicorn_pid or parent == gunicorn_pid:
-            totals["gunicorn"] += seconds
+            processes[pid] = ("gunicorn", seconds)
         elif command.startswith("postgres"):
-            totals["postgres"] += seconds
+            processes[pid] = ("postgres", seconds)
         elif pid == own:
-            totals["client"] += seconds
-    totals["other"] = machine - totals["gunicorn"] - totals["postgres"] - totals["client"]
-    return totals
+            processes[pid] = ("client", seconds)
+    return CpuSnapshot(processes=processes, machine_busy_s=machine)
 
 
-def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
-    """Return the CPU seconds each group used between two snapshots."""
-    return {name: after[name] - before[name] for name in before}
+def cpu_used(before: CpuSnapshot, after: CpuSnapshot) -> dict[str, float]:
+    """Return the CPU seconds each group used between two snapshots, and `other` for the rest.
+
+    Counted per process: a PostgreSQL backend that ends meanwhile (gunicorn
+    threads reconnect after CONN_MAX_AGE) takes its whole past with it, so
+    group totals would go down; its share of the interval is lost instead,
+    which is small. `other` is every other process on the machine (another
+    person's test run on a shared machine): when it is large, the run is not
+    comparable with one on a quiet machine.
+    """
+    used = {"gunicorn": 0.0, "postgres": 0.0, "client": 0.0}
+    for pid, (group, seconds) in after.processes.items():
+        _group, earlier = before.processes.get(pid, (group, 0.0))
+        used[group] += seconds - earlier
+    used["other"] = max(0.0, after.machine_busy_s - before.machine_busy_s - sum(used.values()))
+    return used
 
 
 def machine_busy_cores(*, seconds: float = 1.0) -> float:

@@ -25,6 +25,9 @@ DATABASES = {"default": env.db_url_config(BENCH_DATABASE_URL)}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("CONN_HEALTH_CHECKS", default=True)
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# An experiment (`--server-side-binding`): psycopg prepares statements it sees repeatedly,
+# so PostgreSQL plans each query shape once per connection instead of once per request.
+DATABASES["default"]["OPTIONS"] = {"server_side_binding": env.bool("BENCH_SERVER_SIDE_BINDING", default=False)}
 
 # No broker: the invitation emails of `wave_open` run in-process, into memory.
 CELERY_BROKER_URL = "memory://localhost/"

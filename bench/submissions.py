@@ -1,6 +1,6 @@
 """Submission throughput and latency through gunicorn + PostgreSQL, against two baselines.
 
-    .venv/bin/python -m bench.submissions [--connections 32] [--requests 4000] [--workers 4]
+    .venv/bin/python -m bench.submissions [--connections 32] [--requests 4000] [--rounds 2] [--workers 3]
 
 In one run, on one gunicorn server and one fresh database, it drives:
 
@@ -48,12 +48,9 @@ ENDPOINTS = {
     "bare": ("/bench/bare/", 200),
     "drf": ("/bench/drf/", 201),
     "full": ("/api/v1/responses/", 201),
-    # Prototypes of a cheaper submission path (bench/proposals.py); not driven unless asked for.
-    "proposal-a": ("/bench/proposal-a/", 201),
-    "proposal-b": ("/bench/proposal-b/", 201),
 }
 # Endpoints that claim an invitation: each of their requests needs a token of its own.
-CLAIMING = frozenset({"full", "proposal-a", "proposal-b"})
+CLAIMING = frozenset({"full"})
 TARGET_RATIO = 0.80
 TARGET_P99_MS = 150.0
 # Answers of the same member would be identical; a seeded generator keeps runs comparable.
@@ -69,8 +66,8 @@ def _parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--members", type=int, default=0, help="roster size, one invitation each (default: as many as needed)"
     )
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=8, help="threads per gunicorn worker (gthread)")
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes (default 3)")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker, gthread (default 4)")
     parser.add_argument("--worker-class", default="gthread", help="gunicorn worker class (gthread or sync)")
     parser.add_argument(
         "--endpoints",
@@ -86,6 +83,16 @@ def _parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--quiet-timeout", type=float, default=90.0, help="longest wait for a quiet machine, in seconds"
+    )
+    parser.add_argument(
+        "--server-side-binding",
+        action="store_true",
+        help="experiment: psycopg server-side binding (prepared statements) for every endpoint",
+    )
+    parser.add_argument(
+        "--schema-tweaks",
+        action="store_true",
+        help="experiment: drop the indexes the submission path never reads, leave room for HOT updates",
     )
     parser.add_argument("--keep-db", action="store_true", help="leave the bench database in place")
     parser.add_argument("--label", default="", help="a note stored with the results")
@@ -149,7 +156,45 @@ def database_drop() -> None:
 # --- Fixture ------------------------------------------------------------------
 
 
-def fixture_create(*, members: int) -> tuple[int, list[str]]:
+# Indexes that no query of the project reads but every submission writes: the pool is
+# read by wave only, token hashes are never matched with LIKE, and (wave, member) is unique
+# already. Fillfactor leaves room on each page, so marking an invitation used is a HOT
+# update that touches no index. Applied only with --schema-tweaks, to size a migration.
+SCHEMA_TWEAKS = [
+    "DROP INDEX IF EXISTS {pending_sector}",
+    "DROP INDEX IF EXISTS {pending_sector_like}",
+    "DROP INDEX IF EXISTS {invitation_token_like}",
+    "DROP INDEX IF EXISTS {invitation_wave}",
+    "ALTER TABLE surveys_invitation SET (fillfactor = 80)",
+]
+
+
+def schema_tweaks_apply() -> list[str]:
+    """Apply SCHEMA_TWEAKS to the bench database; return the statements run."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE tablename IN "
+            "('surveys_pendingsubmission', 'surveys_invitation')"
+        )
+        names: dict[str, str] = {}
+        for table, index, definition in cursor.fetchall():
+            if table == "surveys_pendingsubmission" and "(sector varchar_pattern_ops)" in definition:
+                names["pending_sector_like"] = index
+            elif table == "surveys_pendingsubmission" and definition.endswith("(sector)"):
+                names["pending_sector"] = index
+            elif table == "surveys_invitation" and "(token_hash varchar_pattern_ops)" in definition:
+                names["invitation_token_like"] = index
+            elif table == "surveys_invitation" and definition.endswith("(wave_id)"):
+                names["invitation_wave"] = index
+        statements = [statement.format(**names) for statement in SCHEMA_TWEAKS]
+        for statement in statements:
+            cursor.execute(statement)
+    return statements
+
+
+def fixture_create(*, members: int, schema_tweaks: bool = False) -> tuple[int, list[str]]:
     """Create a coalition, its roster and an open wave; return the wave id and every token."""
     from django.core.management import call_command
 
@@ -158,6 +203,8 @@ def fixture_create(*, members: int) -> tuple[int, list[str]]:
     from surveys.tokens import token_for_invitation
 
     call_command("migrate", verbosity=0, interactive=False)
+    if schema_tweaks:
+        print("Schema tweaks: " + "; ".join(schema_tweaks_apply()), flush=True)
     instrument, _created = services.instrument_load_default()
     coalition = services.coalition_create(slug="bench", name="Bench coalition")
     sectors = list(coalition.sectors.order_by("position"))
@@ -416,6 +463,9 @@ def _rotated(names: list[str], by: int) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parse_arguments(argv)
+    if arguments.server_side_binding:
+        # Read by bench.settings, here and in gunicorn's workers.
+        os.environ["BENCH_SERVER_SIDE_BINDING"] = "true"
     endpoints = arguments.endpoints.split(",")
     started_at = datetime.now(tz=UTC)
     RESULTS_DIR.mkdir(exist_ok=True)
@@ -427,7 +477,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from django.db import connections
 
     setup_began = time.perf_counter()
-    wave_id, tokens = fixture_create(members=arguments.members)
+    wave_id, tokens = fixture_create(members=arguments.members, schema_tweaks=arguments.schema_tweaks)
     spare = tokens[-_spare(arguments) :]
     unclaimed = iter(tokens[: -_spare(arguments)])
 
@@ -551,6 +601,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             "workers": arguments.workers,
             "worker_class": arguments.worker_class,
             "threads": arguments.threads if arguments.worker_class == "gthread" else 1,
+        },
+        "experiments": {
+            "server_side_binding": arguments.server_side_binding,
+            "schema_tweaks": arguments.schema_tweaks,
         },
         "load": {
             "connections": arguments.connections,

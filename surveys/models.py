@@ -303,8 +303,11 @@ class PendingSubmission(models.Model):
     """A submission waiting to be released into `Response`; nothing else is known of it."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    wave = models.ForeignKey(Wave, on_delete=models.CASCADE, related_name="pending_submissions")
-    sector = models.SlugField(max_length=60)
+    # No database foreign key: its check would lock the wave row at every
+    # submission's commit. The submission path inserts only for a wave it has
+    # just read under the wave lock, and a wave with answers is never deleted.
+    wave = models.ForeignKey(Wave, on_delete=models.DO_NOTHING, related_name="pending_submissions", db_constraint=False)
+    sector = models.SlugField(max_length=60, db_index=False)
     answers = models.JSONField()
 
     def __str__(self) -> str:
@@ -317,7 +320,7 @@ class Response(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     wave = models.ForeignKey(Wave, on_delete=models.PROTECT, related_name="responses")
     # Copied from the roster at submission, never linked to it.
-    sector = models.SlugField(max_length=60)
+    sector = models.SlugField(max_length=60, db_index=False)
     answers = models.JSONField()
 
     class Meta:

@@ -21,7 +21,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from surveys import selectors, tokens
+from surveys import selectors, submission, tokens
 from surveys.answers import AnswerError, AnswersInvalid, answers_clean
 from surveys.instruments import (
     DEFAULT_INSTRUMENT_PATH,
@@ -358,11 +358,12 @@ def wave_open(*, wave_id: int) -> Wave:
 def wave_close(*, wave_id: int) -> Wave:
     """Close an open wave and release its pending pool into responses.
 
-    Closing takes the wave row FOR UPDATE, which waits for submissions still
-    in flight (they hold it FOR KEY SHARE), so no submission can land in the
-    pool after the release below.
+    Closing takes the wave's advisory lock exclusively, which waits for
+    submissions still in flight (they hold it shared), so no submission can
+    land in the pool after the release below (surveys.submission).
     """
     with transaction.atomic():
+        submission.wave_close_lock(wave_id)
         wave = Wave.objects.select_for_update().get(pk=wave_id)
         if wave.status != Wave.Status.OPEN:
             raise ServiceError(
@@ -452,22 +453,6 @@ def _refuse_invalid_token() -> SubmissionRefused:
     )
 
 
-def _wave_lock_shared(wave_id: int) -> str | None:
-    """Return the wave's status, holding it FOR KEY SHARE until the transaction ends.
-
-    Closing a wave takes the row FOR UPDATE, which conflicts with KEY SHARE:
-    a close waits for submissions in flight, and submissions after it see
-    the wave closed. SQLite runs every write transaction alone, so a plain
-    read is enough there.
-    """
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT status FROM surveys_wave WHERE id = %s FOR KEY SHARE", [wave_id])
-            row = cursor.fetchone()
-        return row[0] if row else None
-    return Wave.objects.filter(pk=wave_id).values_list("status", flat=True).first()
-
-
 def submission_token_hash(token: Any) -> str:
     """Return the stored hash of a submitted token, or refuse a malformed one."""
     if not token_is_well_formed(token):
@@ -482,29 +467,35 @@ def response_submit(*, token_hash: str, answers: Any, now: datetime | None = Non
     Both happen in one transaction: no answer is stored without using the
     invitation, and no invitation is used without storing the answers. The
     invitation is claimed by a conditional update, so of two concurrent
-    submissions exactly one is stored.
+    submissions exactly one is stored. Invalid answers change nothing.
     """
-    invitation = selectors.invitation_for_submission(token_hash=token_hash)
-    if invitation is None:
-        raise _refuse_invalid_token()
-    wave = invitation.wave
-    status = _wave_lock_shared(wave.pk)
     now = now or timezone.now()
-    if status != Wave.Status.OPEN or now >= wave.closes_at:
-        raise SubmissionRefused("wave_closed", _("This survey has closed. Thank you for your interest."))
-    if invitation.is_used:
-        raise SubmissionRefused("already_received", _("Your answers were already received. Thank you."))
-    spec = selectors.instrument_spec(instrument_id=wave.instrument.pk, checksum=wave.instrument.checksum)
+    target = submission.target_find(token_hash=token_hash)
+    if target is None:
+        raise _refuse_invalid_token()
+    if target.status != Wave.Status.OPEN or now >= target.closes_at:
+        raise _refuse_closed()
+    if target.is_used:
+        raise _refuse_received()
+    context = submission.wave_context(wave_id=target.wave_id)
     cleaned = answers_clean(
-        spec=spec,
-        sector_slugs=[sector["slug"] for sector in wave.sectors_snapshot],
+        spec=context.spec,
+        sector_slugs=context.sector_slugs,
         answers=answers,
-        is_free_text_enabled=wave.coalition.is_free_text_enabled,
+        is_free_text_enabled=context.is_free_text_enabled,
     )
-    claimed = Invitation.objects.filter(pk=invitation.pk, is_used=False).update(is_used=True)
-    if claimed != 1:
-        raise SubmissionRefused("already_received", _("Your answers were already received. Thank you."))
-    PendingSubmission.objects.create(wave_id=wave.pk, sector=invitation.member.sector.slug, answers=cleaned)
+    if not submission.claim_and_store(target=target, answers=cleaned, now=now):
+        if submission.refusal_reason(target=target, now=now) == "wave_closed":
+            raise _refuse_closed()
+        raise _refuse_received()
+
+
+def _refuse_closed() -> SubmissionRefused:
+    return SubmissionRefused("wave_closed", _("This survey has closed. Thank you for your interest."))
+
+
+def _refuse_received() -> SubmissionRefused:
+    return SubmissionRefused("already_received", _("Your answers were already received. Thank you."))
 
 
 # --- Paper and historical answers ---------------------------------------------

@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 from django.test import TestCase
 
-from surveys import services
+from surveys import services, submission
 from surveys.models import Coalition, Instrument, Invitation, Member, Wave
 from surveys.tokens import token_for_invitation
 from tests.factories import MemberFactory
@@ -17,6 +17,12 @@ requires_postgres = pytest.mark.skipif(
     not os.environ.get("DATABASE_URL", "").startswith("postgres"),
     reason="needs PostgreSQL (set DATABASE_URL)",
 )
+
+
+@pytest.fixture(autouse=True)
+def _forget_cached_waves() -> None:
+    # Test databases reuse wave ids; production never does.
+    submission.wave_context_forget()
 
 
 @pytest.fixture

@@ -6,13 +6,14 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client
 from django.utils import timezone
 
-from surveys import services
+from surveys import services, submission
 from surveys.models import Invitation, PendingSubmission, Response, Wave
-from tests.conftest import OpenWave
+from surveys.tokens import token_hash
+from tests.conftest import OpenWave, requires_postgres
 
 URL = "/api/v1/responses/"
 GOOD_ANSWERS = {"power-1": 2, "trust-1": "na", "gender": ["woman"], "pair:law-enforcement": 4}
@@ -195,14 +196,59 @@ def test_concurrent_double_submit_stores_exactly_one_response(open_wave: OpenWav
 
 
 @pytest.mark.django_db
-def test_a_submission_costs_four_queries(client: Client, open_wave: OpenWave, django_assert_num_queries: Any) -> None:
-    # Find the invitation (with its wave, instrument checksum and sector), read the
-    # wave's status under a shared lock, claim the invitation, insert into the pool;
-    # inside the test's transaction the atomic block adds SAVEPOINT and RELEASE.
+def test_a_submission_costs_two_statements_on_postgresql_and_three_on_sqlite(
+    client: Client, open_wave: OpenWave, django_assert_num_queries: Any
+) -> None:
+    # Find the invitation (sector, wave status, shared wave lock) in one SELECT; then
+    # claim it and insert into the pool in one statement on PostgreSQL, or an UPDATE
+    # and an INSERT on SQLite. Inside the test's transaction the atomic block adds
+    # SAVEPOINT and RELEASE.
     token = next(iter(open_wave.tokens.values()))
-    post(client, {"token": next(reversed(open_wave.tokens.values())), "answers": {}})  # warm the instrument cache
+    post(client, {"token": next(reversed(open_wave.tokens.values())), "answers": {}})  # warm the wave cache
+    statements = 2 if connection.vendor == "postgresql" else 3
 
-    with django_assert_num_queries(4 + 2):
+    with django_assert_num_queries(statements + 2):
         response = post(client, {"token": token, "answers": GOOD_ANSWERS})
 
     assert response.status_code == 201
+
+
+@requires_postgres
+@pytest.mark.django_db(transaction=True)
+def test_closing_waits_for_a_submission_in_flight_and_then_releases_it(open_wave: OpenWave) -> None:
+    token = next(iter(open_wave.tokens.values()))
+    holding_lock = threading.Event()
+    may_finish = threading.Event()
+    closed = threading.Event()
+
+    def slow_submission() -> None:
+        try:
+            with transaction.atomic():
+                target = submission.target_find(token_hash=token_hash(token))  # takes the shared lock
+                assert target is not None
+                holding_lock.set()
+                may_finish.wait(timeout=10)
+                assert submission.claim_and_store(target=target, answers={"power-1": 3}, now=timezone.now())
+        finally:
+            connection.close()
+
+    def close() -> None:
+        try:
+            services.wave_close(wave_id=open_wave.wave.pk)
+            closed.set()
+        finally:
+            connection.close()
+
+    submitter = threading.Thread(target=slow_submission)
+    submitter.start()
+    assert holding_lock.wait(timeout=10)
+    closer = threading.Thread(target=close)
+    closer.start()
+
+    assert closed.wait(timeout=1) is False  # the close waits for the submission in flight
+    may_finish.set()
+    submitter.join(timeout=10)
+    closer.join(timeout=10)
+
+    assert closed.is_set()
+    assert stored_state(open_wave.wave) == (0, 1, 1)
