@@ -89,11 +89,6 @@ def _parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
         action="store_true",
         help="experiment: psycopg server-side binding (prepared statements) for every endpoint",
     )
-    parser.add_argument(
-        "--schema-tweaks",
-        action="store_true",
-        help="experiment: drop the indexes the submission path never reads, leave room for HOT updates",
-    )
     parser.add_argument("--keep-db", action="store_true", help="leave the bench database in place")
     parser.add_argument("--label", default="", help="a note stored with the results")
     arguments = parser.parse_args(argv)
@@ -156,45 +151,7 @@ def database_drop() -> None:
 # --- Fixture ------------------------------------------------------------------
 
 
-# Indexes that no query of the project reads but every submission writes: the pool is
-# read by wave only, token hashes are never matched with LIKE, and (wave, member) is unique
-# already. Fillfactor leaves room on each page, so marking an invitation used is a HOT
-# update that touches no index. Applied only with --schema-tweaks, to size a migration.
-SCHEMA_TWEAKS = [
-    "DROP INDEX IF EXISTS {pending_sector}",
-    "DROP INDEX IF EXISTS {pending_sector_like}",
-    "DROP INDEX IF EXISTS {invitation_token_like}",
-    "DROP INDEX IF EXISTS {invitation_wave}",
-    "ALTER TABLE surveys_invitation SET (fillfactor = 80)",
-]
-
-
-def schema_tweaks_apply() -> list[str]:
-    """Apply SCHEMA_TWEAKS to the bench database; return the statements run."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE tablename IN "
-            "('surveys_pendingsubmission', 'surveys_invitation')"
-        )
-        names: dict[str, str] = {}
-        for table, index, definition in cursor.fetchall():
-            if table == "surveys_pendingsubmission" and "(sector varchar_pattern_ops)" in definition:
-                names["pending_sector_like"] = index
-            elif table == "surveys_pendingsubmission" and definition.endswith("(sector)"):
-                names["pending_sector"] = index
-            elif table == "surveys_invitation" and "(token_hash varchar_pattern_ops)" in definition:
-                names["invitation_token_like"] = index
-            elif table == "surveys_invitation" and definition.endswith("(wave_id)"):
-                names["invitation_wave"] = index
-        statements = [statement.format(**names) for statement in SCHEMA_TWEAKS]
-        for statement in statements:
-            cursor.execute(statement)
-    return statements
-
-
-def fixture_create(*, members: int, schema_tweaks: bool = False) -> tuple[int, list[str]]:
+def fixture_create(*, members: int) -> tuple[int, list[str]]:
     """Create a coalition, its roster and an open wave; return the wave id and every token."""
     from django.core.management import call_command
 
@@ -203,8 +160,6 @@ def fixture_create(*, members: int, schema_tweaks: bool = False) -> tuple[int, l
     from surveys.tokens import token_for_invitation
 
     call_command("migrate", verbosity=0, interactive=False)
-    if schema_tweaks:
-        print("Schema tweaks: " + "; ".join(schema_tweaks_apply()), flush=True)
     instrument, _created = services.instrument_load_default()
     coalition = services.coalition_create(slug="bench", name="Bench coalition")
     sectors = list(coalition.sectors.order_by("position"))
@@ -477,7 +432,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from django.db import connections
 
     setup_began = time.perf_counter()
-    wave_id, tokens = fixture_create(members=arguments.members, schema_tweaks=arguments.schema_tweaks)
+    wave_id, tokens = fixture_create(members=arguments.members)
     spare = tokens[-_spare(arguments) :]
     unclaimed = iter(tokens[: -_spare(arguments)])
 
@@ -604,7 +559,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
         "experiments": {
             "server_side_binding": arguments.server_side_binding,
-            "schema_tweaks": arguments.schema_tweaks,
         },
         "load": {
             "connections": arguments.connections,

@@ -283,9 +283,11 @@ class Invitation(models.Model):
     """Member, wave, a hash of the token, and a used flag: no time of use, no response."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    wave = models.ForeignKey(Wave, on_delete=models.CASCADE, related_name="invitations")
+    # Indexes are kept to what lookups need: each one is more work when a
+    # claim updates the row (the unique (wave, member) index covers wave_id).
+    wave = models.ForeignKey(Wave, on_delete=models.CASCADE, related_name="invitations", db_index=False)
     member = models.ForeignKey(Member, on_delete=models.PROTECT, related_name="invitations")
-    token_hash = models.CharField(max_length=64, unique=True)
+    token_hash = models.CharField(max_length=64)
     is_used = models.BooleanField(default=False)
 
     class Meta:
@@ -293,6 +295,8 @@ class Invitation(models.Model):
         verbose_name_plural = _("invitations")
         constraints = [
             models.UniqueConstraint(fields=["wave", "member"], name="invitation_one_per_member"),
+            # A constraint, not `unique=True`: no extra LIKE-pattern index on PostgreSQL.
+            models.UniqueConstraint(fields=["token_hash"], name="invitation_unique_token_hash"),
         ]
 
     def __str__(self) -> str:
