@@ -460,14 +460,14 @@ def submission_token_hash(token: Any) -> str:
     return tokens.token_hash(token)
 
 
-@transaction.atomic
 def response_submit(*, token_hash: str, answers: Any, now: datetime | None = None) -> None:
     """Store one submission in the pending pool and mark its invitation used.
 
-    Both happen in one transaction: no answer is stored without using the
-    invitation, and no invitation is used without storing the answers. The
-    invitation is claimed by a conditional update, so of two concurrent
-    submissions exactly one is stored. Invalid answers change nothing.
+    Both happen atomically (surveys.submission): no answer is stored without
+    using the invitation, and no invitation is used without storing the
+    answers. The invitation is claimed by a conditional update, so of two
+    concurrent submissions exactly one is stored. Invalid answers change
+    nothing.
     """
     now = now or timezone.now()
     target = submission.target_find(token_hash=token_hash)

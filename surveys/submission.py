@@ -1,20 +1,24 @@
 """The submission hot path: find the invitation, validate, claim it and store the answers.
 
 Every survey answer goes through here, so it is written as plain SQL in as
-few statements as correctness allows (bench/README.md has the figures):
+few round trips as correctness allows (bench/README.md has the figures):
 
 1. one SELECT finds the invitation by its token hash, with its member's
-   sector and its wave's status, and on PostgreSQL takes the wave's
-   *shared* advisory lock;
-2. one statement claims the invitation (a conditional update: of two
-   concurrent submissions exactly one succeeds) and inserts the answers into
-   the pending pool, only while the wave is open.
+   sector and its wave's status (a fast early refusal only);
+2. after validation, on PostgreSQL one call of the database function
+   `surveys_claim_and_store` (migration 0005), atomic on its own: it takes
+   the wave's advisory lock in shared mode, then claims the invitation (a
+   conditional update: of two concurrent submissions exactly one succeeds)
+   only while the wave is open, and inserts the answers into the pending
+   pool. On SQLite, whose write transactions run one at a time, the same
+   update and insert run in one transaction.
 
-Closing a wave takes the same advisory lock *exclusively* (`wave_close_lock`),
-so it waits for submissions in flight, and any submission that starts after
-it sees the wave closed in step 2, whose snapshot is taken after the lock.
-An advisory lock lives in memory: unlike `SELECT ... FOR SHARE` on the wave
-row, it writes nothing per submission.
+Closing a wave takes the same advisory lock exclusively (`wave_close_lock`),
+so it waits for submissions in flight, and a submission that gets the lock
+after the close committed reads the wave's status afresh and finds it closed:
+no answer can land in the pool after the wave's release. An advisory lock
+lives in memory: unlike `SELECT ... FOR SHARE` on the wave row, it writes
+nothing per submission.
 """
 
 import json
@@ -24,14 +28,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils.dateparse import parse_datetime
 
 from surveys import selectors
 from surveys.instruments import InstrumentSpec
 from surveys.models import Wave
 
-# The advisory-lock namespace of waves (an arbitrary constant of this project).
+# The advisory-lock namespace of waves (an arbitrary constant of this project,
+# also written in migration 0005).
 WAVE_LOCK_CLASS = 7301
 _CONTEXT_SECONDS = 30.0
 
@@ -66,16 +71,9 @@ def wave_close_lock(wave_id: int) -> None:
 
 
 def target_find(*, token_hash: str) -> SubmissionTarget | None:
-    """Return the invitation with this token hash; on PostgreSQL, share-lock its wave."""
-    lock = ""
-    if connection.vendor == "postgresql":
-        # Evaluated for the one matching row, after the statement's snapshot:
-        # the status read here is only a fast early refusal, the claim below
-        # re-reads it under the lock.
-        lock = f", pg_advisory_xact_lock_shared({WAVE_LOCK_CLASS}, i.wave_id::int4)"
+    """Return the invitation with this token hash, its member's sector and its wave's state."""
     sql = (
-        "SELECT i.id, i.wave_id, i.is_used, s.slug, w.status, w.closes_at"
-        f"{lock} "
+        "SELECT i.id, i.wave_id, i.is_used, s.slug, w.status, w.closes_at "
         "FROM surveys_invitation i "
         "JOIN surveys_member m ON m.id = i.member_id "
         "JOIN surveys_sector s ON s.id = m.sector_id "
@@ -137,27 +135,23 @@ def wave_context_forget() -> None:
 def claim_and_store(*, target: SubmissionTarget, answers: dict[str, Any], now: datetime) -> bool:
     """Mark the invitation used and put the answers in the pool, if the wave is open and it is unused.
 
-    Return whether both happened. One statement on PostgreSQL; on SQLite,
-    whose write transactions run one at a time, an update then an insert.
+    Return whether both happened; either both happen or neither.
     """
     document = json.dumps(answers, ensure_ascii=False, separators=(",", ":"))
     pending_id = uuid.uuid4()
     moment = connection.ops.adapt_datetimefield_value(now)
-    open_wave = "EXISTS (SELECT 1 FROM surveys_wave w WHERE w.id = %s AND w.status = %s AND w.closes_at > %s)"
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
             cursor.execute(
-                "WITH claimed AS ("
-                " UPDATE surveys_invitation SET is_used = true"
-                f" WHERE id = %s AND NOT is_used AND {open_wave}"
-                " RETURNING wave_id) "
-                "INSERT INTO surveys_pendingsubmission (id, wave_id, sector, answers) "
-                "SELECT %s, wave_id, %s, %s::jsonb FROM claimed",  # noqa: S608 - constants only
-                [target.invitation_id, target.wave_id, Wave.Status.OPEN, moment, pending_id, target.sector, document],
+                "SELECT surveys_claim_and_store(%s, %s, %s, %s, %s::jsonb, %s)",
+                [target.invitation_id, target.wave_id, pending_id, target.sector, document, moment],
             )
-            return bool(cursor.rowcount == 1)
+            row = cursor.fetchone()
+        return bool(row and row[0])
+    with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE surveys_invitation SET is_used = %s WHERE id = %s AND NOT is_used AND {open_wave}",  # noqa: S608
+            "UPDATE surveys_invitation SET is_used = %s WHERE id = %s AND NOT is_used AND EXISTS ("
+            "SELECT 1 FROM surveys_wave w WHERE w.id = %s AND w.status = %s AND w.closes_at > %s)",
             [True, target.invitation_id.hex, target.wave_id, Wave.Status.OPEN, moment],
         )
         if cursor.rowcount != 1:

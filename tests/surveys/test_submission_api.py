@@ -199,15 +199,15 @@ def test_concurrent_double_submit_stores_exactly_one_response(open_wave: OpenWav
 def test_a_submission_costs_two_statements_on_postgresql_and_three_on_sqlite(
     client: Client, open_wave: OpenWave, django_assert_num_queries: Any
 ) -> None:
-    # Find the invitation (sector, wave status, shared wave lock) in one SELECT; then
-    # claim it and insert into the pool in one statement on PostgreSQL, or an UPDATE
-    # and an INSERT on SQLite. Inside the test's transaction the atomic block adds
-    # SAVEPOINT and RELEASE.
+    # Find the invitation (sector, wave status) in one SELECT; then lock the wave,
+    # claim the invitation and insert into the pool in one function call on
+    # PostgreSQL; on SQLite an UPDATE and an INSERT in an atomic block (SAVEPOINT
+    # and RELEASE inside the test's transaction).
     token = next(iter(open_wave.tokens.values()))
     post(client, {"token": next(reversed(open_wave.tokens.values())), "answers": {}})  # warm the wave cache
-    statements = 2 if connection.vendor == "postgresql" else 3
+    statements = 2 if connection.vendor == "postgresql" else 3 + 2
 
-    with django_assert_num_queries(statements + 2):
+    with django_assert_num_queries(statements):
         response = post(client, {"token": token, "answers": GOOD_ANSWERS})
 
     assert response.status_code == 201
@@ -224,11 +224,12 @@ def test_closing_waits_for_a_submission_in_flight_and_then_releases_it(open_wave
     def slow_submission() -> None:
         try:
             with transaction.atomic():
-                target = submission.target_find(token_hash=token_hash(token))  # takes the shared lock
+                target = submission.target_find(token_hash=token_hash(token))
                 assert target is not None
+                # Claimed and stored, holding the wave's shared lock, not yet committed.
+                assert submission.claim_and_store(target=target, answers={"power-1": 3}, now=timezone.now())
                 holding_lock.set()
                 may_finish.wait(timeout=10)
-                assert submission.claim_and_store(target=target, answers={"power-1": 3}, now=timezone.now())
         finally:
             connection.close()
 
