@@ -80,9 +80,13 @@ def target_find(*, token_hash: str) -> SubmissionTarget | None:
         "JOIN surveys_wave w ON w.id = i.wave_id "
         "WHERE i.token_hash = %s"
     )  # noqa: S608 - only constants are interpolated
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [token_hash])
-        row = cursor.fetchone()
+    if connection.vendor == "postgresql":
+        connection.ensure_connection()
+        row = connection.connection.execute(sql, [token_hash], prepare=True).fetchone()
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [token_hash])
+            row = cursor.fetchone()
     if row is None:
         return None
     invitation_id, wave_id, is_used, sector, status, closes_at = row[:6]
@@ -141,12 +145,12 @@ def claim_and_store(*, target: SubmissionTarget, answers: dict[str, Any], now: d
     pending_id = uuid.uuid4()
     moment = connection.ops.adapt_datetimefield_value(now)
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT surveys_claim_and_store(%s, %s, %s, %s, %s::jsonb, %s)",
-                [target.invitation_id, target.wave_id, pending_id, target.sector, document, moment],
-            )
-            row = cursor.fetchone()
+        connection.ensure_connection()
+        row = connection.connection.execute(
+            "SELECT surveys_claim_and_store(%s, %s, %s, %s, %s::jsonb, %s)",
+            [target.invitation_id, target.wave_id, pending_id, target.sector, document, moment],
+            prepare=True,
+        ).fetchone()
         return bool(row and row[0])
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
