@@ -238,7 +238,7 @@ def test_on_postgresql_a_submission_is_two_statements_and_none_in_djangos_query_
         raw.execute = original  # type: ignore[method-assign]
 
     assert response.status_code == 201
-    assert executed == ["SELECT i.id, i.wave_id, i.is_u", "SELECT surveys_claim_and_store(%"]
+    assert executed == ["SELECT i.id, i.wave_id, i.is_u", "SELECT surveys_claim_and_store"]
 
 
 @requires_postgres
