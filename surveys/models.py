@@ -310,7 +310,11 @@ class PendingSubmission(models.Model):
     # No database foreign key: its check would lock the wave row at every
     # submission's commit. The submission path inserts only for a wave it has
     # just read under the wave lock, and a wave with answers is never deleted.
-    wave = models.ForeignKey(Wave, on_delete=models.DO_NOTHING, related_name="pending_submissions", db_constraint=False)
+    # Nor an index: the pool is small and short-lived (it is emptied at every
+    # release), and each index is one more write per submission.
+    wave = models.ForeignKey(
+        Wave, on_delete=models.DO_NOTHING, related_name="pending_submissions", db_constraint=False, db_index=False
+    )
     sector = models.SlugField(max_length=60, db_index=False)
     answers = models.JSONField()
 
