@@ -43,6 +43,7 @@ typecheck: install
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/mypy config surveys analytics
 
 check-migrations: install
+	mkdir -p var
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/python manage.py makemigrations --check --dry-run
 
 messages: install
