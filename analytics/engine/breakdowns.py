@@ -75,6 +75,7 @@ from analytics.engine.scoring import area_scores_from_items, health_index, scale
 from analytics.engine.statistics import (
     ALPHA,
     GAP_THRESHOLD,
+    STATISTIC_COLUMNS,
     FloatArray,
     Moments,
     benjamini_hochberg,
@@ -87,24 +88,7 @@ OVERALL = "overall"
 ALONE_PREFIX = "alone:"
 MORE_THAN_ONE = "more-than-one"
 ASYMMETRY_THRESHOLD = 1.0
-CELL_COLUMNS = [
-    "dimensions",
-    "groups",
-    "measure",
-    "area",
-    "n",
-    "mean",
-    "sd",
-    "ci_low",
-    "ci_high",
-    "score_100",
-    "gap",
-    "p_value",
-    "q_value",
-    "hedges_g",
-    "flag",
-    "is_sensitive",
-]
+CELL_COLUMNS = ["dimensions", "groups", "measure", "area", *STATISTIC_COLUMNS, "is_sensitive"]
 TREND_KEYS = ["dimensions", "groups", "measure", "area"]
 # Elements of the (groups × cells × measures) array built while combining cells, per block.
 _COMBINE_BLOCK_ELEMENTS = 1 << 21

@@ -18,6 +18,20 @@ from scipy import stats
 CONFIDENCE = 0.95
 GAP_THRESHOLD = 0.5
 ALPHA = 0.05
+# The statistics of a published cell, in output order; a hidden cell has every one blanked.
+STATISTIC_COLUMNS = (
+    "n",
+    "mean",
+    "sd",
+    "ci_low",
+    "ci_high",
+    "score_100",
+    "gap",
+    "p_value",
+    "q_value",
+    "hedges_g",
+    "flag",
+)
 
 FloatArray = npt.NDArray[np.float64]
 

@@ -159,7 +159,6 @@ from analytics.engine.disclosure.joint_audit import (
 )
 from analytics.engine.disclosure.presentation import (
     HIDDEN_TEXT,
-    STATISTIC_COLUMNS,
     SUPPRESSED_COLUMN,
     apply_suppression,
     format_mean,
@@ -175,6 +174,7 @@ from analytics.engine.disclosure.suppression import (
     primary_suppression,
     protect,
 )
+from analytics.engine.statistics import STATISTIC_COLUMNS
 
 __all__ = [
     "HIDDEN_TEXT",

@@ -7,19 +7,6 @@ import pandas as pd
 
 from analytics.engine.disclosure.joint_audit import MINIMUM_K_SENSITIVE
 
-STATISTIC_COLUMNS = (
-    "n",
-    "mean",
-    "sd",
-    "ci_low",
-    "ci_high",
-    "score_100",
-    "gap",
-    "p_value",
-    "q_value",
-    "hedges_g",
-    "flag",
-)
 SUPPRESSED_COLUMN = "suppressed"
 # The text shown for any figure that is hidden or missing, whatever the reason.
 HIDDEN_TEXT = "—"
