@@ -58,7 +58,7 @@ ROLE_SECTORS: dict[str, str] = {
 # Share of each sector that answers, per wave: the wave's rate plus the
 # sector's adjustment, turned into a whole number of respondents.
 CLOSED_WAVE_RATES: tuple[float, ...] = (0.64, 0.70, 0.74, 0.67)
-OPEN_WAVE_RATE = 0.40
+OPEN_WAVE_RATE = 0.62
 SECTOR_PARTICIPATION: dict[str, float] = {
     "law-enforcement": -0.06,
     "prosecution": -0.05,
@@ -97,7 +97,7 @@ AREA_OFFSETS: dict[str, float] = {
     "capacity": -0.4,
 }
 PERSON_SD = 0.25
-WAVE_NOISE_SD = 0.6
+WAVE_NOISE_SD = 0.35
 ITEM_NOISE_SD = 0.45
 NOT_APPLICABLE_RATE = 0.03
 SKIP_RATE = 0.02

@@ -375,6 +375,9 @@ def wave_close(*, wave_id: int) -> Wave:
     invitations_rewrite(wave_id=wave.pk)
     _vacuum(["surveys_pendingsubmission", "surveys_invitation"])
     wave.refresh_from_db()
+    from analytics.services import breakdowns_enqueue  # analytics builds on surveys, not the reverse
+
+    breakdowns_enqueue(wave_id=wave.pk)
     return wave
 
 

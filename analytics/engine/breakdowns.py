@@ -406,3 +406,70 @@ def trend(*, current_cells: pd.DataFrame, previous_cells: pd.DataFrame) -> pd.Da
     merged = current.merge(previous, on=TREND_KEYS, how="inner", suffixes=("_current", "_previous"), sort=False)
     merged["change"] = merged["mean_current"] - merged["mean_previous"]
     return merged[[*TREND_KEYS, "n_current", "mean_current", "n_previous", "mean_previous", "change"]]
+
+
+@dataclass(frozen=True)
+class GroupSet:
+    """A reported group of `breakdown_cells` as a set of respondents, for disclosure control.
+
+    `members` is a boolean mask over the responses' rows. `partition` names the
+    partition the group belongs to, whose groups never overlap: `"sector"` for
+    the sectors, the dimension's slug for its non-overlapping groups (every
+    single-choice option; `alone:*`, `more-than-one` and `prefer-not-to-say` of
+    a multi-select dimension), None for the overall group and for a
+    multi-select dimension's per-option groups, which overlap.
+    """
+
+    dimensions: tuple[str, ...]
+    groups: tuple[str, ...]
+    members: BoolArray
+    is_sensitive: bool
+    partition: str | None
+
+
+def group_sets(
+    *, responses: pd.DataFrame, instrument: Mapping[str, Any], sensitive_sectors: Collection[str] = frozenset()
+) -> list[GroupSet]:
+    """Return every group that `breakdown_cells` reports on, with its members, in the same order.
+
+    Groups with no member are included (their cells are left out of
+    `breakdown_cells`, but disclosure control must know they are empty).
+    """
+    size = len(responses)
+    sector_codes, sectors = _sector_codes(responses)
+    sets = [GroupSet((), (), np.ones(size, dtype=bool), False, None)]
+    sets += [
+        GroupSet((SECTOR,), (sector,), sector_codes == index, sector in sensitive_sectors, SECTOR)
+        for index, sector in enumerate(sectors)
+    ]
+    for dimension in dimensions(instrument):
+        patterns = _dimension_patterns(responses, dimension)
+        members = [predicate[patterns.codes] for predicate in patterns.predicates]
+        overlapping = dimension.is_multiple
+        partitions = [
+            None
+            if overlapping and not (slug.startswith(ALONE_PREFIX) or slug in (MORE_THAN_ONE, PREFER_NOT_TO_SAY))
+            else dimension.slug
+            for slug in patterns.slugs
+        ]
+        sets += [
+            GroupSet((dimension.slug,), (slug,), mask, sensitive, partition)
+            for slug, mask, sensitive, partition in zip(
+                patterns.slugs, members, patterns.is_sensitive, partitions, strict=True
+            )
+        ]
+        for index, sector in enumerate(sectors):
+            in_sector = sector_codes == index
+            sets += [
+                GroupSet(
+                    (SECTOR, dimension.slug),
+                    (sector, slug),
+                    in_sector & mask,
+                    sensitive or sector in sensitive_sectors,
+                    partition,
+                )
+                for slug, mask, sensitive, partition in zip(
+                    patterns.slugs, members, patterns.is_sensitive, partitions, strict=True
+                )
+            ]
+    return sets

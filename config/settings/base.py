@@ -151,6 +151,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "send-due-reminders": {"task": "email.send_due_reminders", "schedule": timedelta(hours=1)},
     "clear-expired-sessions": {"task": "surveys.clear_expired_sessions", "schedule": timedelta(hours=6)},
+    "reset-stuck-analytics-runs": {"task": "analytics.reset_stuck_runs", "schedule": timedelta(minutes=5)},
 }
 
 if REDIS_URL:

@@ -1,0 +1,304 @@
+"""What a wave publishes: its breakdowns and pair matrix after disclosure control (PRIVACY.md rules 1–8).
+
+`publish` is the only way results leave the engine for storage. It computes
+`breakdown_cells` and `pair_matrix`, runs `disclosure.protect` over every
+group that any table reports on (each group, its "everyone else"
+remainder, and the partitions among them), then applies to each measure what
+its own n needs, and returns tables where a hidden cell has every statistic
+missing and `suppressed` true.
+
+Steps, in order:
+
+1. **Groups** (`group_sets`): the joint audit (rule 4) runs over the sets of
+   respondents of every reported group and its remainder, with the
+   partitions as parents: the sectors and each dimension's non-overlapping
+   groups under the overall total; each row of a sector × dimension table
+   under its sector and each column under its group; every group with its
+   remainder. A hidden group hides all its measures.
+2. **Measures.** A group's n for one measure counts those with a value for
+   it (item nonresponse), so each measure then gets primary suppression on
+   its own n (k, or k_sensitive for a sensitive group), a gap only where the
+   remainder holds k or more, and complementary suppression within the same
+   parents on its own n.
+3. **Pair matrix.** A rater sector's row is shown where the sector is shown;
+   each directed cell needs n ≥ k raters (k_sensitive for a sensitive rater
+   sector). An asymmetry needs both directions shown.
+4. **Multiplicity.** Benjamini–Hochberg q-values and flags are recomputed
+   over the published gap tests only, so a hidden cell's p-value does not
+   shift a published q-value.
+5. **Formatting** (rules 2, 7, 8). Means, SDs, intervals, gaps and Hedges'
+   g to two decimals, p- and q-values to three significant digits, the
+   0–100 score whole. A sensitive group (rule 7) shows its size only as
+   `n_label` "10 or more" (never `n`), and only its mean, interval, 0–100
+   score and gap, to one decimal, with its flag: together with the overall
+   mean, an exact gap would give its size back (n = N·(M − m + gap) / gap).
+
+What step 2 does not cover: the exact audit works on groups of
+respondents, not on each measure's answering subset. Two published groups
+that differ by k or more respondents can differ by fewer among those who
+answered one item; docs/privacy-model.md lists this residual risk.
+"""
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analytics.engine.breakdowns import GroupSet, breakdown_cells, group_sets, pair_matrix
+from analytics.engine.disclosure import Cell, Parent, cells_from_masks, protect
+from analytics.engine.disclosure.joint_audit import MINIMUM_K, MINIMUM_K_SENSITIVE, validate_thresholds
+from analytics.engine.frame import SECTOR
+from analytics.engine.statistics import ALPHA, GAP_THRESHOLD, benjamini_hochberg, flags
+
+OVERALL_ID = "overall"
+SENSITIVE_SIZE_LABEL = "10 or more"
+PUBLISHED_COLUMNS = [
+    "dimensions",
+    "groups",
+    "measure",
+    "area",
+    "n",
+    "n_label",
+    "mean",
+    "sd",
+    "ci_low",
+    "ci_high",
+    "score_100",
+    "gap",
+    "p_value",
+    "q_value",
+    "hedges_g",
+    "flag",
+    "suppressed",
+]
+PAIR_COLUMNS = ["rater_sector", "rated_sector", "n", "mean", "asymmetry", "flag", "suppressed"]
+# Statistics a sensitive group publishes (rule 7), to one decimal; the rest stay missing.
+_SENSITIVE_STATISTICS = ("mean", "ci_low", "ci_high", "score_100", "gap")
+_TWO_DECIMALS = ("mean", "sd", "ci_low", "ci_high", "gap", "hedges_g")
+_SIGNIFICANT = ("p_value", "q_value")
+
+
+@dataclass(frozen=True)
+class Publication:
+    """A wave's publishable tables: `cells` (`PUBLISHED_COLUMNS`) and `pairs` (`PAIR_COLUMNS`)."""
+
+    cells: pd.DataFrame
+    pairs: pd.DataFrame
+
+
+def cell_id(dimensions: Sequence[str], groups: Sequence[str]) -> str:
+    """Return the disclosure-control id of a group: `overall`, `sector=x`, `sector=x&gender=woman`."""
+    if not dimensions:
+        return OVERALL_ID
+    return "&".join(f"{dimension}={group}" for dimension, group in zip(dimensions, groups, strict=True))
+
+
+def _remainder_id(group_id: str) -> str:
+    return "else:" + group_id
+
+
+def disclosure_problem(sets: Sequence[GroupSet]) -> tuple[list[Cell], list[Parent]]:
+    """Return the audit's cells (each group and its remainder) and parents (the partitions) for `sets`."""
+    masks: dict[str, Any] = {}
+    sensitive: set[str] = set()
+    parents: list[Parent] = []
+    partitions: dict[tuple[str, ...], list[str]] = {}
+    columns: dict[str, list[str]] = {}
+    for group in sets:
+        identifier = cell_id(group.dimensions, group.groups)
+        masks[identifier] = group.members
+        if group.is_sensitive:
+            sensitive.add(identifier)
+        if group.partition is not None:
+            # A row of a cross table lies under its sector, a dimension's partition under the total.
+            total = cell_id(group.dimensions[:1], group.groups[:1]) if len(group.dimensions) == 2 else OVERALL_ID
+            partitions.setdefault((total, group.partition), []).append(identifier)
+        if len(group.dimensions) == 2:
+            columns.setdefault(cell_id(group.dimensions[1:], group.groups[1:]), []).append(identifier)
+    for group in sets:
+        if group.dimensions:
+            identifier = cell_id(group.dimensions, group.groups)
+            masks[_remainder_id(identifier)] = ~group.members
+            parents.append(Parent(total_id=OVERALL_ID, child_ids=(identifier, _remainder_id(identifier))))
+    parents += [Parent(total_id=total, child_ids=tuple(children)) for (total, _), children in partitions.items()]
+    parents += [Parent(total_id=total, child_ids=tuple(children)) for total, children in columns.items()]
+    cells = cells_from_masks(masks, sensitive_ids=sensitive, total_ids={OVERALL_ID})
+    return cells, parents
+
+
+def _complementary_by_size(
+    *, parents: Sequence[Parent], sizes: Mapping[str, int], thresholds: Mapping[str, int], hidden: set[str]
+) -> None:
+    """Rule 3 on one measure's n: hide siblings until each parent's hidden children hold enough (in place)."""
+
+    def is_exposed(children: list[str]) -> bool:
+        return len(children) == 1 or sum(sizes[child] for child in children) < max(thresholds[c] for c in children)
+
+    changed = True
+    while changed:
+        changed = False
+        for parent in parents:
+            if parent.total_id is not None and parent.total_id in hidden:
+                continue
+            hidden_children = [child for child in parent.child_ids if child in hidden]
+            if not hidden_children or not is_exposed(hidden_children):
+                continue
+            visible = sorted((c for c in parent.child_ids if c not in hidden), key=lambda c: (sizes[c], c))
+            while visible and is_exposed(hidden_children):
+                child = visible.pop(0)
+                hidden.add(child)
+                hidden_children.append(child)
+                changed = True
+            if is_exposed(hidden_children) and parent.total_id is not None:
+                hidden.add(parent.total_id)
+                changed = True
+
+
+def publish(
+    *,
+    responses: pd.DataFrame,
+    instrument: Mapping[str, Any],
+    sectors: Sequence[str],
+    sensitive_sectors: Collection[str] = frozenset(),
+    k: int = MINIMUM_K,
+    k_sensitive: int = MINIMUM_K_SENSITIVE,
+    gap_threshold: float = GAP_THRESHOLD,
+    alpha: float = ALPHA,
+) -> Publication:
+    """Return the wave's tables with disclosure control applied; see the module docstring.
+
+    `sectors` are the wave's sector slugs (the pair matrix's rows and
+    columns); `k` and `k_sensitive` the coalition's thresholds.
+    """
+    validate_thresholds(k=k, k_sensitive=k_sensitive)
+    raw = breakdown_cells(
+        responses=responses,
+        instrument=instrument,
+        sensitive_sectors=sensitive_sectors,
+        gap_threshold=gap_threshold,
+        alpha=alpha,
+    )
+    sets = group_sets(responses=responses, instrument=instrument, sensitive_sectors=sensitive_sectors)
+    audit_cells, parents = disclosure_problem(sets)
+    hidden_groups = protect(cells=audit_cells, parents=parents, k=k, k_sensitive=k_sensitive).hidden_ids
+
+    ids = np.array([cell_id(d, g) for d, g in zip(raw["dimensions"], raw["groups"], strict=True)], dtype=object)
+    suppressed = np.isin(ids, list(hidden_groups))
+    group_ids = [cell_id(group.dimensions, group.groups) for group in sets]
+    group_sensitive = {cell_id(group.dimensions, group.groups): group.is_sensitive for group in sets}
+    for rows in raw.groupby(["measure", "area"], sort=False).indices.values():
+        suppressed[rows] |= _hidden_for_measure(
+            ids=ids[rows],
+            n=raw["n"].to_numpy()[rows],
+            group_ids=group_ids,
+            group_sensitive=group_sensitive,
+            parents=parents,
+            hidden_groups=hidden_groups,
+            k=k,
+            k_sensitive=k_sensitive,
+        )
+    cells = _formatted(raw, suppressed=suppressed, gap_threshold=gap_threshold, alpha=alpha)
+    pairs = _published_pairs(
+        responses=responses,
+        sectors=sectors,
+        sensitive_sectors=sensitive_sectors,
+        hidden_groups=hidden_groups,
+        k=k,
+        k_sensitive=k_sensitive,
+    )
+    return Publication(cells=cells, pairs=pairs)
+
+
+def _hidden_for_measure(
+    *,
+    ids: np.ndarray,
+    n: np.ndarray,
+    group_ids: Sequence[str],
+    group_sensitive: Mapping[str, bool],
+    parents: Sequence[Parent],
+    hidden_groups: Collection[str],
+    k: int,
+    k_sensitive: int,
+) -> np.ndarray:
+    """Return which of one measure's rows to hide: hidden groups, then primary and complementary on its n."""
+    sizes = dict.fromkeys(group_ids, 0)
+    sizes.update(zip(ids.tolist(), n.tolist(), strict=True))
+    total = sizes[OVERALL_ID]
+    for identifier in group_ids:
+        if identifier != OVERALL_ID:
+            sizes[_remainder_id(identifier)] = total - sizes[identifier]
+    thresholds = {identifier: k_sensitive if group_sensitive.get(identifier, False) else k for identifier in sizes}
+    hidden = {identifier for identifier in hidden_groups if identifier in sizes}
+    hidden |= {identifier for identifier, size in sizes.items() if size < thresholds[identifier]}
+    _complementary_by_size(parents=parents, sizes=sizes, thresholds=thresholds, hidden=hidden)
+    return np.isin(ids, list(hidden))
+
+
+def _round_significant(values: np.ndarray, digits: int) -> np.ndarray:
+    return np.array([float(f"{value:.{digits}g}") if np.isfinite(value) else np.nan for value in values])
+
+
+def _formatted(raw: pd.DataFrame, *, suppressed: np.ndarray, gap_threshold: float, alpha: float) -> pd.DataFrame:
+    """Return the published cells: BH and flags over published gaps, rounding, rule 7, hidden rows emptied."""
+    cells = raw.copy()
+    visible = ~suppressed
+    q_values = np.full(len(cells), np.nan)
+    q_values[visible] = benjamini_hochberg(p_values=cells["p_value"].to_numpy(dtype="float64")[visible])
+    cells["q_value"] = q_values
+    cells["flag"] = (
+        flags(gap=cells["gap"].to_numpy(dtype="float64"), q=q_values, threshold=gap_threshold, alpha=alpha) & visible
+    )
+    for column in _TWO_DECIMALS:
+        cells[column] = cells[column].astype("float64").round(2)
+    for column in _SIGNIFICANT:
+        cells[column] = _round_significant(cells[column].to_numpy(dtype="float64"), 3)
+    cells["score_100"] = cells["score_100"].astype("float64").round(0)
+    sensitive = cells["is_sensitive"].to_numpy(dtype=bool) & visible
+    for column in _SENSITIVE_STATISTICS:
+        cells.loc[sensitive, column] = (
+            raw.loc[sensitive, column].astype("float64").round(1 if column != "score_100" else 0)
+        )
+    cells["n"] = cells["n"].astype("Int64")
+    cells.loc[sensitive, ["sd", "p_value", "q_value", "hedges_g"]] = np.nan
+    cells.loc[sensitive, "n"] = pd.NA
+    cells["n_label"] = pd.Series([SENSITIVE_SIZE_LABEL if flag else None for flag in sensitive], dtype=object)
+    statistics = ["n", "mean", "sd", "ci_low", "ci_high", "score_100", "gap", "p_value", "q_value", "hedges_g"]
+    cells.loc[suppressed, statistics] = np.nan
+    cells.loc[suppressed, "n"] = pd.NA
+    cells["flag"] = cells["flag"].astype(object)
+    cells.loc[suppressed, "flag"] = None
+    cells["suppressed"] = suppressed
+    return cells[PUBLISHED_COLUMNS].reset_index(drop=True)
+
+
+def _published_pairs(
+    *,
+    responses: pd.DataFrame,
+    sectors: Sequence[str],
+    sensitive_sectors: Collection[str],
+    hidden_groups: Collection[str],
+    k: int,
+    k_sensitive: int,
+) -> pd.DataFrame:
+    """Return the pair matrix with each directed cell hidden below its threshold or with its rater sector."""
+    pairs = pair_matrix(responses=responses, sectors=sectors)
+    rater = pairs["rater_sector"].to_numpy(dtype=object)
+    thresholds = np.array([k_sensitive if sector in sensitive_sectors else k for sector in rater])
+    rater_hidden = np.array([cell_id((SECTOR,), (sector,)) in hidden_groups for sector in rater], dtype=bool)
+    n = pairs["n"].to_numpy()
+    suppressed = (n < thresholds) | rater_hidden
+    by_pair = dict(zip(zip(pairs["rater_sector"], pairs["rated_sector"], strict=True), suppressed, strict=True))
+    reverse_hidden = np.array(
+        [by_pair[(rated, rater_sector)] for rater_sector, rated in zip(rater, pairs["rated_sector"], strict=True)]
+    )
+    published = pairs.copy()
+    published["mean"] = published["mean"].round(2)
+    published["asymmetry"] = published["asymmetry"].round(2).where(~(suppressed | reverse_hidden))
+    published["flag"] = published["flag"].astype(object).where(~(suppressed | reverse_hidden), None)
+    published["n"] = published["n"].astype("Int64").mask(suppressed)
+    published.loc[suppressed, "mean"] = np.nan
+    published.loc[suppressed, "flag"] = None
+    published["suppressed"] = suppressed
+    return published[PAIR_COLUMNS].reset_index(drop=True)

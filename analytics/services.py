@@ -1,0 +1,228 @@
+"""Writes of the analytics side: requesting, claiming, computing and storing a wave's results.
+
+`breakdowns_compute` is what the `analytics.compute_breakdowns` task runs. A
+run is claimed by a conditional update (PENDING → RUNNING), so a redelivered
+or repeated task finds nothing to claim; its tables are replaced in one
+transaction, so readers see the previous result until the new one is
+complete; only suppressed tables are stored (PRIVACY.md rule 4).
+"""
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from analytics.engine import ENGINE_VERSION
+from analytics.engine.frame import responses_frame
+from analytics.engine.publication import PAIR_COLUMNS, PUBLISHED_COLUMNS, Publication, publish
+from analytics.models import AnalyticsRun, PublishedPairMatrix, PublishedTable
+from surveys.models import Response, Wave
+
+logger = logging.getLogger(__name__)
+
+# A run whose worker has shown no sign of life for this long is given back to the queue.
+STUCK_AFTER = timedelta(minutes=15)
+# The statistics of each stored cell, in order after its groups (analytics.selectors.CELL_FIELDS).
+_CELL_STATISTICS = [column for column in PUBLISHED_COLUMNS if column not in ("dimensions", "groups", "measure", "area")]
+
+
+class AnalyticsError(Exception):
+    """A run that cannot succeed, with a reason written for coalition staff."""
+
+
+def run_request(*, wave_id: int, force: bool = False) -> AnalyticsRun:
+    """Return the wave's run for the current engine version, made PENDING if it has to be computed.
+
+    A finished run is left alone unless `force`; a failed one is requested
+    again; a running one is left to its worker.
+    """
+    wave = Wave.objects.get(pk=wave_id)
+    if wave.status != Wave.Status.CLOSED:
+        raise AnalyticsError(
+            _("Results are computed only once a wave has closed (this one is %(status)s).")
+            % {"status": wave.get_status_display()}
+        )
+    run, _created = AnalyticsRun.objects.get_or_create(wave=wave, engine_version=ENGINE_VERSION)
+    again = [AnalyticsRun.Status.FAILED, *([AnalyticsRun.Status.SUCCEEDED] if force else [])]
+    AnalyticsRun.objects.filter(pk=run.pk, status__in=again).update(
+        status=AnalyticsRun.Status.PENDING, stage=AnalyticsRun.Stage.QUEUED, progress=0, error=""
+    )
+    run.refresh_from_db()
+    return run
+
+
+def _claim(run_id: int) -> bool:
+    now = timezone.now()
+    return bool(
+        AnalyticsRun.objects.filter(pk=run_id, status=AnalyticsRun.Status.PENDING).update(
+            status=AnalyticsRun.Status.RUNNING,
+            stage=AnalyticsRun.Stage.LOADING,
+            progress=5,
+            attempts=F("attempts") + 1,
+            started_at=now,
+            heartbeat_at=now,
+            error="",
+        )
+    )
+
+
+def _progress(run_id: int, stage: str, progress: int) -> None:
+    AnalyticsRun.objects.filter(pk=run_id, status=AnalyticsRun.Status.RUNNING).update(
+        stage=stage, progress=progress, heartbeat_at=timezone.now()
+    )
+
+
+def responses_load(*, wave_id: int) -> pd.DataFrame:
+    """Return the wave's responses frame, from one query (no model instances)."""
+    return responses_frame(Response.objects.filter(wave_id=wave_id).values_list("sector", "answers").iterator(5000))
+
+
+def publication_compute(*, wave: Wave, responses: pd.DataFrame, on_stage: Callable[[str, int], None]) -> Publication:
+    """Return the wave's publication with the coalition's thresholds."""
+    coalition = wave.coalition
+    snapshot = wave.sectors_snapshot or []
+    on_stage(AnalyticsRun.Stage.COMPUTING, 30)
+    return publish(
+        responses=responses,
+        instrument=wave.instrument.definition,
+        sectors=[sector["slug"] for sector in snapshot],
+        sensitive_sectors=[sector["slug"] for sector in snapshot if sector.get("is_sensitive")],
+        k=coalition.minimum_cell_size,
+        k_sensitive=coalition.sensitive_cell_size,
+        gap_threshold=float(coalition.gap_threshold),
+    )
+
+
+def _json_rows(frame: pd.DataFrame, columns: list[str]) -> list[list[Any]]:
+    """Return the frame's rows as JSON-ready lists: NaN and NA become None, numpy scalars plain Python."""
+    values = frame[columns].astype(object).where(frame[columns].notna(), None).to_numpy()
+    return [[_plain(value) for value in row] for row in values.tolist()]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _tables(run: AnalyticsRun, publication: Publication) -> list[PublishedTable]:
+    """Return one table per (dimensions, measure, area), in the engine's order of first appearance."""
+    cells = publication.cells
+    rows = _json_rows(cells, ["groups", *_CELL_STATISTICS])
+    keys = pd.Series([",".join(dimensions) for dimensions in cells["dimensions"]]) + "|" + cells["area"]
+    tables: list[PublishedTable] = []
+    for positions in keys.groupby(keys, sort=False).indices.values():
+        first = int(positions[0])
+        dimensions = list(cells["dimensions"].iloc[first])
+        tables.append(
+            PublishedTable(
+                run=run,
+                dimensions=dimensions,
+                table_key=",".join(dimensions),
+                measure=cells["measure"].iloc[first],
+                area=cells["area"].iloc[first],
+                position=len(tables),
+                cells=[rows[position] for position in positions.tolist()],
+            )
+        )
+    return tables
+
+
+def _store(run: AnalyticsRun, publication: Publication) -> bool:
+    """Replace the run's tables and mark it SUCCEEDED, in one transaction; False if the claim was lost."""
+    tables = _tables(run, publication)
+    pairs = _json_rows(publication.pairs, PAIR_COLUMNS)
+    with transaction.atomic():
+        locked = AnalyticsRun.objects.select_for_update().filter(pk=run.pk, status=AnalyticsRun.Status.RUNNING)
+        if not locked.exists():
+            return False
+        PublishedTable.objects.filter(run=run).delete()
+        PublishedPairMatrix.objects.filter(run=run).delete()
+        PublishedTable.objects.bulk_create(tables, batch_size=500)
+        PublishedPairMatrix.objects.create(run=run, cells=pairs)
+        AnalyticsRun.objects.filter(pk=run.pk).update(
+            status=AnalyticsRun.Status.SUCCEEDED,
+            stage=AnalyticsRun.Stage.DONE,
+            progress=100,
+            finished_at=timezone.now(),
+            heartbeat_at=timezone.now(),
+        )
+    return True
+
+
+def breakdowns_compute(*, wave_id: int) -> AnalyticsRun | None:
+    """Claim, compute and store the wave's results for the current engine version.
+
+    Returns the run, or None when there was nothing to claim (already done,
+    or being computed elsewhere). Raises what went wrong after marking the
+    run: a transient error hands the run back to the queue (PENDING) for a
+    retry; `run_fail` records any other.
+    """
+    run = run_request(wave_id=wave_id)
+    if not _claim(run.pk):
+        return None
+    try:
+        wave = Wave.objects.select_related("coalition", "instrument").get(pk=wave_id)
+        responses = responses_load(wave_id=wave_id)
+        publication = publication_compute(
+            wave=wave, responses=responses, on_stage=lambda stage, percent: _progress(run.pk, stage, percent)
+        )
+        _progress(run.pk, AnalyticsRun.Stage.STORING, 90)
+        if not _store(run, publication):
+            return None
+    except Exception:
+        run_release(run_id=run.pk)
+        raise
+    run.refresh_from_db()
+    return run
+
+
+def run_release(*, run_id: int) -> None:
+    """Hand a run that was interrupted back to the queue."""
+    AnalyticsRun.objects.filter(pk=run_id, status=AnalyticsRun.Status.RUNNING).update(
+        status=AnalyticsRun.Status.PENDING, stage=AnalyticsRun.Stage.QUEUED, progress=0
+    )
+
+
+def run_fail(*, wave_id: int, reason: str) -> None:
+    """Mark the wave's current run failed with a reason people can read; its previous results stay."""
+    AnalyticsRun.objects.filter(wave_id=wave_id, engine_version=ENGINE_VERSION).exclude(
+        status=AnalyticsRun.Status.SUCCEEDED
+    ).update(status=AnalyticsRun.Status.FAILED, stage=AnalyticsRun.Stage.DONE, error=reason, finished_at=timezone.now())
+
+
+def runs_reset_stuck(*, now: Any = None) -> list[int]:
+    """Give runs stuck in RUNNING (no sign of life for `STUCK_AFTER`) back to the queue; return their wave ids."""
+    limit = (now or timezone.now()) - STUCK_AFTER
+    stuck = AnalyticsRun.objects.filter(status=AnalyticsRun.Status.RUNNING, heartbeat_at__lt=limit)
+    wave_ids = list(stuck.values_list("wave_id", flat=True))
+    stuck.update(status=AnalyticsRun.Status.PENDING, stage=AnalyticsRun.Stage.QUEUED, progress=0)
+    return wave_ids
+
+
+def runs_pending_wave_ids() -> list[int]:
+    """Return the waves whose current-version run waits for a worker."""
+    return list(
+        AnalyticsRun.objects.filter(status=AnalyticsRun.Status.PENDING, engine_version=ENGINE_VERSION).values_list(
+            "wave_id", flat=True
+        )
+    )
+
+
+def breakdowns_enqueue(*, wave_id: int, force: bool = False) -> AnalyticsRun:
+    """Request the wave's results and enqueue the job once the current transaction commits."""
+    from analytics import tasks  # the task module imports this one
+
+    run = run_request(wave_id=wave_id, force=force)
+    # robust: a failing enqueue (broker down) is logged and left to the sweeper, never undoing the caller.
+    transaction.on_commit(lambda: tasks.compute_breakdowns.delay(wave_id), robust=True)
+    return run
