@@ -146,11 +146,20 @@ def _positions(values: pd.Series, slugs: Sequence[str]) -> IntArray:
     return np.asarray(pd.Index(list(slugs), dtype=object).get_indexer(values), dtype=np.int64)
 
 
-def _sector_codes(responses: pd.DataFrame) -> tuple[IntArray, list[str]]:
-    """Return each respondent's sector index (len(sectors) when missing) and the sorted sector slugs."""
-    codes, uniques = pd.factorize(responses[SECTOR], sort=True)
-    sectors = [str(sector) for sector in uniques]
-    return np.where(codes < 0, len(sectors), codes).astype(np.int64), sectors
+def _sector_codes(responses: pd.DataFrame, sectors: Collection[str] | None = None) -> tuple[IntArray, list[str]]:
+    """Return each respondent's sector index (len(sectors) when missing) and the sorted sector slugs.
+
+    The sectors are those present in the responses, or `sectors` when given
+    (the wave's sectors, so that an empty one still has its groups); a
+    respondent of a sector outside `sectors` then counts as having none.
+    """
+    if sectors is None:
+        codes, uniques = pd.factorize(responses[SECTOR], sort=True)
+        slugs = [str(sector) for sector in uniques]
+    else:
+        slugs = sorted(str(sector) for sector in sectors)
+        codes = _positions(responses[SECTOR], slugs)
+    return np.where(codes < 0, len(slugs), codes).astype(np.int64), slugs
 
 
 @dataclass(frozen=True)
@@ -269,13 +278,15 @@ def breakdown_cells(
     sensitive_sectors: Collection[str] = frozenset(),
     gap_threshold: float = GAP_THRESHOLD,
     alpha: float = ALPHA,
+    sectors: Collection[str] | None = None,
 ) -> pd.DataFrame:
     """Return one row per cell (group × measure) of the wave with its statistics; see the module docstring.
 
     Columns: `CELL_COLUMNS`. `n` counts respondents with a value; `sd`, the
     95% t interval, the gap, its Welch p-value, BH q-value and Hedges' g are
     NaN where undefined (n < 2 on either side). `flag` is |gap| ≥
-    `gap_threshold` with q ≤ `alpha`.
+    `gap_threshold` with q ≤ `alpha`. `sectors` fixes the sector groups
+    (default: the sectors present in `responses`).
     """
     items = scale_item_scores(responses=responses, instrument=instrument)
     areas = area_scores_from_items(items=items, instrument=instrument)
@@ -286,7 +297,7 @@ def breakdown_cells(
         np.column_stack([overall.to_numpy(dtype="float64"), areas.to_numpy(dtype="float64"), items.to_numpy()])
     )
 
-    sector_codes, sectors = _sector_codes(responses)
+    sector_codes, sectors = _sector_codes(responses, sectors)
     tables = [(_sector_groups(sectors, sensitive_sectors), sector_codes, len(sectors) + 1)]
     for dimension in dimensions(instrument):
         patterns = _dimension_patterns(responses, dimension)
@@ -428,7 +439,11 @@ class GroupSet:
 
 
 def group_sets(
-    *, responses: pd.DataFrame, instrument: Mapping[str, Any], sensitive_sectors: Collection[str] = frozenset()
+    *,
+    responses: pd.DataFrame,
+    instrument: Mapping[str, Any],
+    sensitive_sectors: Collection[str] = frozenset(),
+    sectors: Collection[str] | None = None,
 ) -> list[GroupSet]:
     """Return every group that `breakdown_cells` reports on, with its members, in the same order.
 
@@ -436,11 +451,11 @@ def group_sets(
     `breakdown_cells`, but disclosure control must know they are empty).
     """
     size = len(responses)
-    sector_codes, sectors = _sector_codes(responses)
+    sector_codes, sector_slugs = _sector_codes(responses, sectors)
     sets = [GroupSet((), (), np.ones(size, dtype=bool), False, None)]
     sets += [
         GroupSet((SECTOR,), (sector,), sector_codes == index, sector in sensitive_sectors, SECTOR)
-        for index, sector in enumerate(sectors)
+        for index, sector in enumerate(sector_slugs)
     ]
     for dimension in dimensions(instrument):
         patterns = _dimension_patterns(responses, dimension)
@@ -458,7 +473,7 @@ def group_sets(
                 patterns.slugs, members, patterns.is_sensitive, partitions, strict=True
             )
         ]
-        for index, sector in enumerate(sectors):
+        for index, sector in enumerate(sector_slugs):
             in_sector = sector_codes == index
             sets += [
                 GroupSet(

@@ -49,7 +49,7 @@ import pandas as pd
 from analytics.engine.breakdowns import GroupSet, breakdown_cells, group_sets, pair_matrix
 from analytics.engine.disclosure import Cell, Parent, cells_from_masks, protect
 from analytics.engine.disclosure.joint_audit import MINIMUM_K, MINIMUM_K_SENSITIVE, validate_thresholds
-from analytics.engine.frame import SECTOR
+from analytics.engine.frame import SECTOR, area_slugs, scale_items
 from analytics.engine.statistics import ALPHA, GAP_THRESHOLD, benjamini_hochberg, flags
 
 OVERALL_ID = "overall"
@@ -105,7 +105,7 @@ def disclosure_problem(sets: Sequence[GroupSet]) -> tuple[list[Cell], list[Paren
     sensitive: set[str] = set()
     parents: list[Parent] = []
     partitions: dict[tuple[str, ...], list[str]] = {}
-    columns: dict[str, list[str]] = {}
+    columns: dict[tuple[str, str], list[str]] = {}
     for group in sets:
         identifier = cell_id(group.dimensions, group.groups)
         masks[identifier] = group.members
@@ -116,14 +116,20 @@ def disclosure_problem(sets: Sequence[GroupSet]) -> tuple[list[Cell], list[Paren
             total = cell_id(group.dimensions[:1], group.groups[:1]) if len(group.dimensions) == 2 else OVERALL_ID
             partitions.setdefault((total, group.partition), []).append(identifier)
         if len(group.dimensions) == 2:
-            columns.setdefault(cell_id(group.dimensions[1:], group.groups[1:]), []).append(identifier)
+            column = cell_id(group.dimensions[1:], group.groups[1:])
+            columns.setdefault((column, SECTOR), []).append(identifier)
     for group in sets:
         if group.dimensions:
             identifier = cell_id(group.dimensions, group.groups)
             masks[_remainder_id(identifier)] = ~group.members
             parents.append(Parent(total_id=OVERALL_ID, child_ids=(identifier, _remainder_id(identifier))))
-    parents += [Parent(total_id=total, child_ids=tuple(children)) for (total, _), children in partitions.items()]
-    parents += [Parent(total_id=total, child_ids=tuple(children)) for total, children in columns.items()]
+    # A partition is a parent only where its groups cover its total: where some skipped the question,
+    # the total minus the shown groups is the hidden groups plus the unpublished skippers, which
+    # reveals neither. The joint audit decides exactly in every case; parents only speed it up.
+    for (total, _partition), children in [*partitions.items(), *((key, ids) for key, ids in columns.items())]:
+        covered = np.logical_or.reduce([masks[child] for child in children])
+        if np.array_equal(covered, masks[total]):
+            parents.append(Parent(total_id=total, child_ids=tuple(children)))
     cells = cells_from_masks(masks, sensitive_ids=sensitive, total_ids={OVERALL_ID})
     return cells, parents
 
@@ -173,14 +179,16 @@ def publish(
     columns); `k` and `k_sensitive` the coalition's thresholds.
     """
     validate_thresholds(k=k, k_sensitive=k_sensitive)
-    raw = breakdown_cells(
+    computed = breakdown_cells(
         responses=responses,
         instrument=instrument,
         sensitive_sectors=sensitive_sectors,
         gap_threshold=gap_threshold,
         alpha=alpha,
+        sectors=sectors,
     )
-    sets = group_sets(responses=responses, instrument=instrument, sensitive_sectors=sensitive_sectors)
+    sets = group_sets(responses=responses, instrument=instrument, sensitive_sectors=sensitive_sectors, sectors=sectors)
+    raw = _every_cell(computed, sets=sets, instrument=instrument)
     audit_cells, parents = disclosure_problem(sets)
     hidden_groups = protect(cells=audit_cells, parents=parents, k=k, k_sensitive=k_sensitive).hidden_ids
 
@@ -209,6 +217,31 @@ def publish(
         k_sensitive=k_sensitive,
     )
     return Publication(cells=cells, pairs=pairs)
+
+
+def _every_cell(computed: pd.DataFrame, *, sets: Sequence[GroupSet], instrument: Mapping[str, Any]) -> pd.DataFrame:
+    """Return a row for every fixed group × measure, in a fixed order; groups nobody is in get n = 0.
+
+    `breakdown_cells` leaves out empty cells; a published table must not
+    (rule 2): an empty cell is hidden like any other small cell, so whether
+    a group is empty or holds a few people looks the same.
+    """
+    measures = [("overall", "overall")] + [("area", area) for area in area_slugs(instrument)]
+    measures += [("item", item.slug) for item in scale_items(instrument)]
+    keys = pd.DataFrame(
+        {
+            "dimensions": [group.dimensions for group in sets for _ in measures],
+            "groups": [group.groups for group in sets for _ in measures],
+            "measure": [measure for _ in sets for measure, _area in measures],
+            "area": [area for _ in sets for _measure, area in measures],
+            "is_sensitive": [group.is_sensitive for group in sets for _ in measures],
+        }
+    )
+    key_columns = ["dimensions", "groups", "measure", "area"]
+    merged = keys.merge(computed.drop(columns=["is_sensitive"]), on=key_columns, how="left", sort=False)
+    merged["n"] = merged["n"].fillna(0).astype(np.int64)
+    merged["flag"] = merged["flag"].fillna(False).astype(bool)
+    return merged[computed.columns.tolist()]
 
 
 def _hidden_for_measure(
