@@ -29,9 +29,10 @@ Steps, in order:
 5. **Formatting** (rules 2, 7, 8). Means, SDs, intervals, gaps and Hedges'
    g to two decimals, p- and q-values to three significant digits, the
    0–100 score whole. A sensitive group (rule 7) shows its size only as
-   `n_label` "10 or more" (never `n`), and only its mean, interval, 0–100
-   score and gap, to one decimal, with its flag: together with the overall
-   mean, an exact gap would give its size back (n = N·(M − m + gap) / gap).
+   `n_label` "10 or more" (never `n`), and only its mean, interval and
+   gap, to one decimal, its 0–100 score computed from that rounded mean,
+   and its flag: together with the overall mean, an exact gap would give
+   its size back (n = N·(M − m + gap) / gap).
 
 What step 2 does not cover: the exact audit works on groups of
 respondents, not on each measure's answering subset. Two published groups
@@ -50,6 +51,7 @@ from analytics.engine.breakdowns import GroupSet, breakdown_cells, group_sets, p
 from analytics.engine.disclosure import Cell, Parent, cells_from_masks, protect
 from analytics.engine.disclosure.joint_audit import MINIMUM_K, MINIMUM_K_SENSITIVE, validate_thresholds
 from analytics.engine.frame import SECTOR, area_slugs, scale_items
+from analytics.engine.scoring import to_100
 from analytics.engine.statistics import ALPHA, GAP_THRESHOLD, benjamini_hochberg, flags
 
 OVERALL_ID = "overall"
@@ -75,7 +77,7 @@ PUBLISHED_COLUMNS = [
 ]
 PAIR_COLUMNS = ["rater_sector", "rated_sector", "n", "mean", "asymmetry", "flag", "suppressed"]
 # Statistics a sensitive group publishes (rule 7), to one decimal; the rest stay missing.
-_SENSITIVE_STATISTICS = ("mean", "ci_low", "ci_high", "score_100", "gap")
+_SENSITIVE_STATISTICS = ("mean", "ci_low", "ci_high", "gap")
 _TWO_DECIMALS = ("mean", "sd", "ci_low", "ci_high", "gap", "hedges_g")
 _SIGNIFICANT = ("p_value", "q_value")
 
@@ -140,7 +142,9 @@ def _complementary_by_size(
     """Rule 3 on one measure's n: hide siblings until each parent's hidden children hold enough (in place)."""
 
     def is_exposed(children: list[str]) -> bool:
-        return len(children) == 1 or sum(sizes[child] for child in children) < max(thresholds[c] for c in children)
+        # An empty sensitive group asks for no more than k: it holds nobody to protect.
+        needed = max((thresholds[child] for child in children if sizes[child] > 0), default=min(thresholds.values()))
+        return len(children) == 1 or sum(sizes[child] for child in children) < needed
 
     changed = True
     while changed:
@@ -290,9 +294,9 @@ def _formatted(raw: pd.DataFrame, *, suppressed: np.ndarray, gap_threshold: floa
     cells["score_100"] = cells["score_100"].astype("float64").round(0)
     sensitive = cells["is_sensitive"].to_numpy(dtype=bool) & visible
     for column in _SENSITIVE_STATISTICS:
-        cells.loc[sensitive, column] = (
-            raw.loc[sensitive, column].astype("float64").round(1 if column != "score_100" else 0)
-        )
+        cells.loc[sensitive, column] = raw.loc[sensitive, column].astype("float64").round(1)
+    # From the rounded mean: a 0–100 score of the exact mean would carry a finer decimal of it.
+    cells.loc[sensitive, "score_100"] = to_100(score=cells.loc[sensitive, "mean"].astype("float64")).round(0)
     cells["n"] = cells["n"].astype("Int64")
     cells.loc[sensitive, ["sd", "p_value", "q_value", "hedges_g"]] = np.nan
     cells.loc[sensitive, "n"] = pd.NA
