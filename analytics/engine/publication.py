@@ -137,33 +137,47 @@ def disclosure_problem(sets: Sequence[GroupSet]) -> tuple[list[Cell], list[Paren
 
 
 def _complementary_by_size(
-    *, parents: Sequence[Parent], sizes: Mapping[str, int], thresholds: Mapping[str, int], hidden: set[str]
+    *,
+    parents: Sequence[Parent],
+    sizes: Mapping[str, int],
+    thresholds: Mapping[str, int],
+    hidden: set[str],
+    floor: int,
 ) -> None:
-    """Rule 3 on one measure's n: hide siblings until each parent's hidden children hold enough (in place)."""
+    """Rule 3 on one measure's n: hide siblings until each parent's hidden children hold enough (in place).
+
+    A worklist: a parent is looked at again only when one of its children is
+    newly hidden. `floor` (k) is what a parent of empty hidden children needs.
+    """
+    children_of: dict[str, list[int]] = {}
+    for index, parent in enumerate(parents):
+        for child in parent.child_ids:
+            children_of.setdefault(child, []).append(index)
 
     def is_exposed(children: list[str]) -> bool:
         # An empty sensitive group asks for no more than k: it holds nobody to protect.
-        needed = max((thresholds[child] for child in children if sizes[child] > 0), default=min(thresholds.values()))
+        needed = max((thresholds[child] for child in children if sizes[child] > 0), default=floor)
         return len(children) == 1 or sum(sizes[child] for child in children) < needed
 
-    changed = True
-    while changed:
-        changed = False
-        for parent in parents:
-            if parent.total_id is not None and parent.total_id in hidden:
-                continue
-            hidden_children = [child for child in parent.child_ids if child in hidden]
-            if not hidden_children or not is_exposed(hidden_children):
-                continue
-            visible = sorted((c for c in parent.child_ids if c not in hidden), key=lambda c: (sizes[c], c))
-            while visible and is_exposed(hidden_children):
-                child = visible.pop(0)
-                hidden.add(child)
-                hidden_children.append(child)
-                changed = True
-            if is_exposed(hidden_children) and parent.total_id is not None:
-                hidden.add(parent.total_id)
-                changed = True
+    def hide(cell: str) -> None:
+        hidden.add(cell)
+        pending.extend(children_of.get(cell, ()))
+
+    pending = list(range(len(parents)))
+    while pending:
+        parent = parents[pending.pop()]
+        if parent.total_id is not None and parent.total_id in hidden:
+            continue
+        hidden_children = [child for child in parent.child_ids if child in hidden]
+        if not hidden_children or not is_exposed(hidden_children):
+            continue
+        visible = sorted((c for c in parent.child_ids if c not in hidden), key=lambda c: (sizes[c], c))
+        while visible and is_exposed(hidden_children):
+            child = visible.pop(0)
+            hide(child)
+            hidden_children.append(child)
+        if is_exposed(hidden_children) and parent.total_id is not None:
+            hide(parent.total_id)
 
 
 def publish(
@@ -196,21 +210,28 @@ def publish(
     audit_cells, parents = disclosure_problem(sets)
     hidden_groups = protect(cells=audit_cells, parents=parents, k=k, k_sensitive=k_sensitive).hidden_ids
 
-    ids = np.array([cell_id(d, g) for d, g in zip(raw["dimensions"], raw["groups"], strict=True)], dtype=object)
-    suppressed = np.isin(ids, list(hidden_groups))
     group_ids = [cell_id(group.dimensions, group.groups) for group in sets]
+    # `_every_cell` lists each group's measures together, in the order of `sets`.
+    ids = np.repeat(np.array(group_ids, dtype=object), len(raw) // len(sets))
+    suppressed = _in(ids, hidden_groups)
     group_sensitive = {cell_id(group.dimensions, group.groups): group.is_sensitive for group in sets}
+    counts = raw["n"].to_numpy()
+    # Measures whose groups have the same n (no item nonresponse in between) hide the same cells.
+    decided: dict[bytes, np.ndarray] = {}
     for rows in raw.groupby(["measure", "area"], sort=False).indices.values():
-        suppressed[rows] |= _hidden_for_measure(
-            ids=ids[rows],
-            n=raw["n"].to_numpy()[rows],
-            group_ids=group_ids,
-            group_sensitive=group_sensitive,
-            parents=parents,
-            hidden_groups=hidden_groups,
-            k=k,
-            k_sensitive=k_sensitive,
-        )
+        key = counts[rows].tobytes()
+        if key not in decided:
+            decided[key] = _hidden_for_measure(
+                ids=ids[rows],
+                n=counts[rows],
+                group_ids=group_ids,
+                group_sensitive=group_sensitive,
+                parents=parents,
+                hidden_groups=hidden_groups,
+                k=k,
+                k_sensitive=k_sensitive,
+            )
+        suppressed[rows] |= decided[key]
     cells = _formatted(raw, suppressed=suppressed, gap_threshold=gap_threshold, alpha=alpha)
     pairs = _published_pairs(
         responses=responses,
@@ -269,12 +290,22 @@ def _hidden_for_measure(
     thresholds = {identifier: k_sensitive if group_sensitive.get(identifier, False) else k for identifier in sizes}
     hidden = {identifier for identifier in hidden_groups if identifier in sizes}
     hidden |= {identifier for identifier, size in sizes.items() if size < thresholds[identifier]}
-    _complementary_by_size(parents=parents, sizes=sizes, thresholds=thresholds, hidden=hidden)
-    return np.isin(ids, list(hidden))
+    _complementary_by_size(parents=parents, sizes=sizes, thresholds=thresholds, hidden=hidden, floor=k)
+    return _in(ids, hidden)
+
+
+def _in(ids: np.ndarray, members: Collection[str]) -> np.ndarray:
+    """Return which ids are in `members` (a hash lookup each: np.isin on strings sorts, far slower)."""
+    lookup = set(members)
+    return np.fromiter((identifier in lookup for identifier in ids.tolist()), dtype=bool, count=len(ids))
 
 
 def _round_significant(values: np.ndarray, digits: int) -> np.ndarray:
-    return np.array([float(f"{value:.{digits}g}") if np.isfinite(value) else np.nan for value in values])
+    """Return `values` to `digits` significant digits (by decimal formatting, so 0.0123 stays 0.0123)."""
+    rounded = values.copy()
+    finite = np.isfinite(values)
+    rounded[finite] = [float(f"{value:.{digits}g}") for value in values[finite].tolist()]
+    return rounded
 
 
 def _formatted(raw: pd.DataFrame, *, suppressed: np.ndarray, gap_threshold: float, alpha: float) -> pd.DataFrame:
@@ -290,7 +321,9 @@ def _formatted(raw: pd.DataFrame, *, suppressed: np.ndarray, gap_threshold: floa
     for column in _TWO_DECIMALS:
         cells[column] = cells[column].astype("float64").round(2)
     for column in _SIGNIFICANT:
-        cells[column] = _round_significant(cells[column].to_numpy(dtype="float64"), 3)
+        values = cells[column].to_numpy(dtype="float64").copy()
+        values[suppressed] = np.nan
+        cells[column] = _round_significant(values, 3)
     cells["score_100"] = cells["score_100"].astype("float64").round(0)
     sensitive = cells["is_sensitive"].to_numpy(dtype=bool) & visible
     for column in _SENSITIVE_STATISTICS:
