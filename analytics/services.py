@@ -7,20 +7,22 @@ transaction, so readers see the previous result until the new one is
 complete; only suppressed tables are stored (PRIVACY.md rule 4).
 """
 
+import io
+import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from analytics.engine import ENGINE_VERSION
-from analytics.engine.frame import responses_frame
+from analytics.engine.frame import PAIR_PREFIX, SECTOR, dimensions, responses_frame, scale_items
 from analytics.engine.publication import PAIR_COLUMNS, PUBLISHED_COLUMNS, Publication, publish
 from analytics.models import AnalyticsRun, PublishedPairMatrix, PublishedTable
 from surveys.models import Response, Wave
@@ -79,9 +81,52 @@ def _progress(run_id: int, stage: str, progress: int) -> None:
     )
 
 
-def responses_load(*, wave_id: int) -> pd.DataFrame:
-    """Return the wave's responses frame, from one query (no model instances)."""
+def answer_keys(*, instrument: Mapping[str, Any], sectors: Sequence[str]) -> list[str]:
+    """Return the answer keys the engine reads: scale items, social-location dimensions, pair ratings."""
+    keys = [item.slug for item in scale_items(instrument)]
+    keys += [dimension.slug for dimension in dimensions(instrument)]
+    keys += [PAIR_PREFIX + sector for sector in sectors]
+    return keys
+
+
+def responses_load(*, wave_id: int, keys: Sequence[str] | None = None) -> pd.DataFrame:
+    """Return the wave's responses frame, from one query (no model instances).
+
+    On PostgreSQL with `keys`, the database extracts just those answers and
+    streams them as CSV (COPY), which pandas' C parser reads: several times
+    faster than decoding every stored JSON document in Python. Values keep
+    the meaning the engine expects (numbers as text, "na", "none", lists).
+    """
+    if keys is not None and connection.vendor == "postgresql":
+        return _responses_copy(wave_id=wave_id, keys=list(keys))
     return responses_frame(Response.objects.filter(wave_id=wave_id).values_list("sector", "answers").iterator(5000))
+
+
+def _responses_copy(*, wave_id: int, keys: list[str]) -> pd.DataFrame:
+    from psycopg import sql  # PostgreSQL only
+
+    columns = sql.SQL(", ").join(
+        [sql.Identifier("sector")] + [sql.SQL("answers ->> {}").format(sql.Literal(key)) for key in keys]
+    )
+    statement = sql.SQL("COPY (SELECT {} FROM {} WHERE wave_id = {}) TO STDOUT (FORMAT csv)").format(
+        columns, sql.Identifier(Response._meta.db_table), sql.Literal(wave_id)
+    )
+    buffer = io.BytesIO()
+    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
+        for block in copy:
+            buffer.write(block)
+    buffer.seek(0)
+    names = [SECTOR, *keys]
+    if not buffer.getbuffer().nbytes:
+        return pd.DataFrame({name: pd.Series(dtype=object) for name in names})
+    # Unquoted empty fields are SQL NULL (a skipped question); no other value is empty.
+    frame = pd.read_csv(buffer, header=None, names=names, dtype=object, keep_default_na=False, na_values=[""])
+    for key in keys:
+        column = frame[key]
+        lists = column.str.startswith("[", na=False)
+        if lists.any():
+            frame[key] = column.where(~lists, column[lists].map(json.loads))
+    return frame
 
 
 def publication_compute(*, wave: Wave, responses: pd.DataFrame, on_stage: Callable[[str, int], None]) -> Publication:
@@ -172,7 +217,10 @@ def breakdowns_compute(*, wave_id: int) -> AnalyticsRun | None:
         return None
     try:
         wave = Wave.objects.select_related("coalition", "instrument").get(pk=wave_id)
-        responses = responses_load(wave_id=wave_id)
+        snapshot = [sector["slug"] for sector in wave.sectors_snapshot or []]
+        responses = responses_load(
+            wave_id=wave_id, keys=answer_keys(instrument=wave.instrument.definition, sectors=snapshot)
+        )
         publication = publication_compute(
             wave=wave, responses=responses, on_stage=lambda stage, percent: _progress(run.pk, stage, percent)
         )

@@ -3,6 +3,7 @@
 from datetime import timedelta
 from typing import Any
 
+import pandas as pd
 import pytest
 from celery.exceptions import Retry
 from django.core.management import CommandError, call_command
@@ -12,11 +13,12 @@ from django.utils import timezone
 
 from analytics import services, tasks
 from analytics.engine import ENGINE_VERSION
+from analytics.engine.publication import publish
 from analytics.models import AnalyticsRun, PublishedPairMatrix, PublishedTable
 from surveys import services as survey_services
 from surveys.models import Coalition, Instrument, Wave
 from tests.analytics.conftest import Person, closed_wave_with
-from tests.conftest import add_members, open_wave_for
+from tests.conftest import add_members, open_wave_for, requires_postgres
 
 
 def people(count: int = 40) -> list[Person]:
@@ -71,6 +73,34 @@ def test_the_answers_load_in_one_query(
     ]
 
 
+@requires_postgres
+def test_the_postgres_copy_loader_gives_the_engine_what_the_orm_gives(
+    coalition: Coalition, instrument: Instrument
+) -> None:
+    crowd = [
+        Person(
+            sector=["victim-services", "law-enforcement", "survivor-leaders"][index % 3],
+            gender=[("woman",), ("man", "transgender"), (), ("prefer-not-to-say",)][index % 4],
+            lived=[None, "yes", "no"][index % 3],
+            extra={"pair:law-enforcement": [1, 5, "none"][index % 3], "power-2": "na"} if index % 5 else {},
+        )
+        for index in range(60)
+    ]
+    wave = closed_wave_with(coalition, instrument, crowd)
+    sectors = [sector["slug"] for sector in wave.sectors_snapshot]
+    keys = services.answer_keys(instrument=instrument.definition, sectors=sectors)
+    copied = services.responses_load(wave_id=wave.pk, keys=keys)
+    decoded = services.responses_load(wave_id=wave.pk)
+
+    assert copied.shape == (60, 1 + len(keys))
+    arguments = {"instrument": instrument.definition, "sectors": sectors, "sensitive_sectors": ["survivor-leaders"]}
+    # Aggregates only: the order of the rows does not matter.
+    first = publish(responses=copied, **arguments)
+    second = publish(responses=decoded, **arguments)
+    pd.testing.assert_frame_equal(first.cells, second.cells)
+    pd.testing.assert_frame_equal(first.pairs, second.pairs)
+
+
 def test_a_forced_recompute_replaces_the_tables_in_one_go(coalition: Coalition, instrument: Instrument) -> None:
     wave = closed_wave_with(coalition, instrument, people())
     services.breakdowns_compute(wave_id=wave.pk)
@@ -116,11 +146,11 @@ def test_a_transient_error_hands_the_run_back_and_the_retry_completes_it(
     real_load = services.responses_load
     calls: list[int] = []
 
-    def flaky(*, wave_id: int) -> Any:
+    def flaky(*, wave_id: int, keys: Any) -> Any:
         calls.append(wave_id)
         if len(calls) == 1:
             raise OperationalError("server closed the connection unexpectedly")
-        return real_load(wave_id=wave_id)
+        return real_load(wave_id=wave_id, keys=keys)
 
     monkeypatch.setattr(services, "responses_load", flaky)
 
