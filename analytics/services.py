@@ -10,7 +10,7 @@ complete; only suppressed tables are stored (PRIVACY.md rule 4).
 import io
 import json
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -89,27 +89,36 @@ def answer_keys(*, instrument: Mapping[str, Any], sectors: Sequence[str]) -> lis
     return keys
 
 
-def responses_load(*, wave_id: int, keys: Sequence[str] | None = None) -> pd.DataFrame:
+def responses_load(
+    *, wave_id: int, keys: Sequence[str] | None = None, scale_keys: Collection[str] = ()
+) -> pd.DataFrame:
     """Return the wave's responses frame, from one query (no model instances).
 
     On PostgreSQL with `keys`, the database extracts just those answers and
     streams them as CSV (COPY), which pandas' C parser reads: several times
     faster than decoding every stored JSON document in Python. Values keep
     the meaning the engine expects (numbers as text, "na", "none", lists).
+    `jsonb_to_record` gives a JSON string without its quotes and any other
+    value as JSON text, so a multi-select answer arrives as '["woman"]'.
     """
     if keys is not None and connection.vendor == "postgresql":
-        return _responses_copy(wave_id=wave_id, keys=list(keys))
+        return _responses_copy(wave_id=wave_id, keys=list(keys), scale_keys=frozenset(scale_keys))
     return responses_frame(Response.objects.filter(wave_id=wave_id).values_list("sector", "answers").iterator(5000))
 
 
-def _responses_copy(*, wave_id: int, keys: list[str]) -> pd.DataFrame:
+def _responses_copy(*, wave_id: int, keys: list[str], scale_keys: Collection[str]) -> pd.DataFrame:
     from psycopg import sql  # PostgreSQL only
 
-    columns = sql.SQL(", ").join(
-        [sql.Identifier("sector")] + [sql.SQL("answers ->> {}").format(sql.Literal(key)) for key in keys]
-    )
-    statement = sql.SQL("COPY (SELECT {} FROM {} WHERE wave_id = {}) TO STDOUT (FORMAT csv)").format(
-        columns, sql.Identifier(Response._meta.db_table), sql.Literal(wave_id)
+    # One jsonb_to_record per row: each `answers ->> key` would decompress the stored document again.
+    record = sql.SQL(", ").join([sql.SQL("{} text").format(sql.Identifier(key)) for key in keys])
+    statement = sql.SQL(
+        "COPY (SELECT r.sector, {} FROM {} AS r, jsonb_to_record(r.answers) AS x({}) WHERE r.wave_id = {})"
+        " TO STDOUT (FORMAT csv)"
+    ).format(
+        sql.SQL(", ").join([sql.SQL("x.{}").format(sql.Identifier(key)) for key in keys]),
+        sql.Identifier(Response._meta.db_table),
+        record,
+        sql.Literal(wave_id),
     )
     buffer = io.BytesIO()
     with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
@@ -121,7 +130,8 @@ def _responses_copy(*, wave_id: int, keys: list[str]) -> pd.DataFrame:
         return pd.DataFrame({name: pd.Series(dtype=object) for name in names})
     # Unquoted empty fields are SQL NULL (a skipped question); no other value is empty.
     frame = pd.read_csv(buffer, header=None, names=names, dtype=object, keep_default_na=False, na_values=[""])
-    for key in keys:
+    # Only social-location answers can be lists (multi-select); scale items and pair ratings never are.
+    for key in (key for key in keys if not key.startswith(PAIR_PREFIX) and key not in scale_keys):
         column = frame[key]
         lists = column.str.startswith("[", na=False)
         if lists.any():
@@ -218,8 +228,11 @@ def breakdowns_compute(*, wave_id: int) -> AnalyticsRun | None:
     try:
         wave = Wave.objects.select_related("coalition", "instrument").get(pk=wave_id)
         snapshot = [sector["slug"] for sector in wave.sectors_snapshot or []]
+        definition = wave.instrument.definition
         responses = responses_load(
-            wave_id=wave_id, keys=answer_keys(instrument=wave.instrument.definition, sectors=snapshot)
+            wave_id=wave_id,
+            keys=answer_keys(instrument=definition, sectors=snapshot),
+            scale_keys=[item.slug for item in scale_items(definition)],
         )
         publication = publication_compute(
             wave=wave, responses=responses, on_stage=lambda stage, percent: _progress(run.pk, stage, percent)
