@@ -40,7 +40,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 typecheck: install
-	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/mypy config surveys analytics
+	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/mypy config surveys analytics dashboards
 
 check-migrations: install
 	mkdir -p var

@@ -47,7 +47,19 @@ _cell = inline_serializer(
         "n_label": serializers.CharField(allow_null=True),
         **{
             name: serializers.FloatField(allow_null=True)
-            for name in ("mean", "sd", "ci_low", "ci_high", "score_100", "gap", "p_value", "q_value", "hedges_g")
+            for name in (
+                "mean",
+                "sd",
+                "ci_low",
+                "ci_high",
+                "score_100",
+                "gap",
+                "gap_ci_low",
+                "gap_ci_high",
+                "p_value",
+                "q_value",
+                "hedges_g",
+            )
         },
         "flag": serializers.BooleanField(allow_null=True),
         "suppressed": serializers.BooleanField(),

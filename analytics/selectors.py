@@ -5,10 +5,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
 from analytics.models import AnalyticsRun, PublishedPairMatrix, PublishedTable
-from surveys.models import Member, Wave
+from surveys.models import Invitation, Member, Wave
 
 CELL_FIELDS = (
     "groups",
@@ -25,6 +25,9 @@ CELL_FIELDS = (
     "hedges_g",
     "flag",
     "suppressed",
+    # Added in engine 2026.11.2: runs stored before have no value for these (read as null).
+    "gap_ci_low",
+    "gap_ci_high",
 )
 PAIR_FIELDS = ("rater_sector", "rated_sector", "n", "mean", "asymmetry", "flag", "suppressed")
 RESULT_ROLES = (Member.Role.LEADER, Member.Role.RESEARCHER, Member.Role.STEWARD)
@@ -87,8 +90,13 @@ def _tables(run: AnalyticsRun, table_filter: TableFilter) -> QuerySet[PublishedT
     return tables.order_by("position")
 
 
+def cell_fields(row: Sequence[Any]) -> dict[str, Any]:
+    """Return a stored row as a dict of `CELL_FIELDS`; fields newer than the row's engine version are None."""
+    return {name: row[index] if index < len(row) else None for index, name in enumerate(CELL_FIELDS)}
+
+
 def _cell(table: PublishedTable, row: Sequence[Any]) -> dict[str, Any]:
-    cell = dict(zip(CELL_FIELDS, row, strict=True))
+    cell = cell_fields(row)
     return {"dimensions": table.dimensions, "measure": table.measure, "area": table.area, **cell}
 
 
@@ -158,7 +166,7 @@ def trend_series(*, wave: Wave, table_filter: TableFilter) -> tuple[list[Wave], 
     current_run = runs.get(wave.pk)
     for table in tables.order_by("position"):
         for row in table.cells:
-            cell = dict(zip(CELL_FIELDS, row, strict=True))
+            cell = cell_fields(row)
             key = (tuple(table.dimensions), tuple(cell["groups"]), table.measure, table.area)
             if key not in values:
                 values[key] = {}
@@ -195,3 +203,37 @@ def trend_series(*, wave: Wave, table_filter: TableFilter) -> tuple[list[Wave], 
             {"dimensions": list(dimensions), "groups": list(groups), "measure": measure, "area": area, "points": points}
         )
     return waves, series
+
+
+def breakdown_cells_for_tables(
+    *, run: AnalyticsRun, table_keys: Sequence[tuple[str, ...]], measure: str | None = None
+) -> list[dict[str, Any]]:
+    """Return the cells of the named fixed tables (dimension tuples, () for overall), in the engine's order.
+
+    One query, whatever the wave's size: dashboards read a few whole tables at a time.
+    """
+    tables = PublishedTable.objects.filter(run=run, table_key__in=[",".join(key) for key in table_keys])
+    if measure is not None:
+        tables = tables.filter(measure=measure)
+    return [_cell(table, row) for table in tables.order_by("position") for row in table.cells]
+
+
+def wave_participation_rounded(*, wave: Wave) -> dict[str, int | None]:
+    """Return the invited count and the submissions so far, rounded down to a multiple of 5 (one query).
+
+    PRIVACY.md rule 6: while a wave is open this overall figure is all that is
+    shown, so that watching it change does not date anyone's submission. Used
+    invitations count both pooled and released submissions.
+    """
+    used = Invitation.objects.filter(wave=wave, is_used=True).count()
+    rounded = used - used % 5
+    rate = int(100 * rounded / wave.invited_count) if wave.invited_count else None
+    return {"invited": wave.invited_count, "responses": rounded, "rate": rate}
+
+
+def sector_invited_counts(*, wave: Wave) -> dict[str, int]:
+    """Return the number of invitations of a wave per sector slug of the invited members (one query)."""
+    rows = (
+        Invitation.objects.filter(wave=wave).values_list("member__sector__slug").annotate(count=Count("id")).order_by()
+    )
+    return {slug: count for slug, count in rows}

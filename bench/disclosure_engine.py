@@ -2,6 +2,7 @@
 
     OPENBLAS_NUM_THREADS=1 .venv/bin/python -m bench.disclosure_engine   # 200 … 200 000 respondents
     .venv/bin/python -m bench.disclosure_engine --respondents 200000 --seed 7 --concentration 5
+    OPENBLAS_NUM_THREADS=1 .venv/bin/python -m bench.disclosure_engine --job --respondents 200 20000 200000
 
 A wave: 13 sectors of unequal size (survivor-leaders is sensitive) and 6
 social-location dimensions with 4–7 options whose distributions depend on
@@ -18,7 +19,10 @@ every sector × dimension table; every group with its remainder.
 distribution: low values give skewed answers (small cells, few atoms), high
 values even answers (many atoms). On a shared two-core machine single-threaded
 BLAS is several times faster and much steadier than two threads, hence the
-`OPENBLAS_NUM_THREADS=1` above. Pure engine code: no Django, no database.
+`OPENBLAS_NUM_THREADS=1` above. `--job` audits instead the cells that the
+analytics job builds (`analytics.engine.publication.disclosure_problem`) for
+the synthetic wave of `bench.analytics_engine` (1 343 cells). Pure engine
+code: no Django, no database.
 """
 
 import argparse
@@ -167,10 +171,27 @@ def synthetic_wave(*, respondents: int, seed: int, concentration: float = 1.5) -
     return Wave(cells=cells, parents=parents)
 
 
-def run(*, respondents: int, seed: int, concentration: float) -> None:
+def job_wave(*, respondents: int) -> Wave:
+    """Return the cells and parents that the analytics job audits, for `bench.analytics_engine`'s synthetic wave."""
+    from analytics.engine.breakdowns import group_sets
+    from analytics.engine.publication import disclosure_problem
+    from bench.analytics_engine import synthetic_instrument, synthetic_responses
+
+    instrument = synthetic_instrument()
+    responses = synthetic_responses(respondents, instrument)
+    sectors = sorted(responses["sector"].dropna().unique())
+    sets = group_sets(responses=responses, instrument=instrument, sectors=sectors)
+    cells, parents = disclosure_problem(sets)
+    return Wave(cells=cells, parents=parents)
+
+
+def run(*, respondents: int, seed: int, concentration: float, job: bool = False) -> None:
     """Build one wave, time its atoms and `protect`, print one line."""
     started = time.perf_counter()
-    wave = synthetic_wave(respondents=respondents, seed=seed, concentration=concentration)
+    if job:
+        wave = job_wave(respondents=respondents)
+    else:
+        wave = synthetic_wave(respondents=respondents, seed=seed, concentration=concentration)
     built = time.perf_counter()
     atoms = Auditor(cells=wave.cells).atom_count
     atoms_done = time.perf_counter()
@@ -192,6 +213,9 @@ def main() -> None:
     parser.add_argument("--respondents", type=int, nargs="*", default=[200, 2_000, 20_000, 200_000])
     parser.add_argument("--seed", type=int, default=20261117)
     parser.add_argument("--concentration", type=float, default=1.5)
+    parser.add_argument(
+        "--job", action="store_true", help="audit the analytics job's cells for bench.analytics_engine's synthetic wave"
+    )
     arguments = parser.parse_args()
     threads = os.environ.get("OPENBLAS_NUM_THREADS", "unset")
     print(f"seed {arguments.seed}, concentration {arguments.concentration}, OPENBLAS_NUM_THREADS {threads}")
@@ -200,7 +224,7 @@ def main() -> None:
         " | build s | eigen gap | unit gap"
     )
     for respondents in arguments.respondents:
-        run(respondents=respondents, seed=arguments.seed, concentration=arguments.concentration)
+        run(respondents=respondents, seed=arguments.seed, concentration=arguments.concentration, job=arguments.job)
 
 
 if __name__ == "__main__":

@@ -5,4 +5,4 @@ Scoring, breakdowns, statistics and disclosure control live here (issue 3).
 figure bumps it, and results are recomputed under the new version.
 """
 
-ENGINE_VERSION = "2026.11.1"
+ENGINE_VERSION = "2026.11.2"

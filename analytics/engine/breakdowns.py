@@ -88,7 +88,17 @@ OVERALL = "overall"
 ALONE_PREFIX = "alone:"
 MORE_THAN_ONE = "more-than-one"
 ASYMMETRY_THRESHOLD = 1.0
-CELL_COLUMNS = ["dimensions", "groups", "measure", "area", *STATISTIC_COLUMNS, "is_sensitive"]
+# The gap's 95% interval comes last, after the columns every published table shares.
+CELL_COLUMNS = [
+    "dimensions",
+    "groups",
+    "measure",
+    "area",
+    *STATISTIC_COLUMNS,
+    "gap_ci_low",
+    "gap_ci_high",
+    "is_sensitive",
+]
 TREND_KEYS = ["dimensions", "groups", "measure", "area"]
 # Elements of the (groups × cells × measures) array built while combining cells, per block.
 _COMBINE_BLOCK_ELEMENTS = 1 << 21
@@ -352,6 +362,8 @@ def breakdown_cells(
             "q_value": column(q_values),
             "hedges_g": column(gaps.hedges_g),
             "flag": flags(gap=column(gaps.gap), q=column(q_values), threshold=gap_threshold, alpha=alpha),
+            "gap_ci_low": column(gaps.ci_low),
+            "gap_ci_high": column(gaps.ci_high),
             "is_sensitive": group_sensitive[group_index],
         },
         columns=CELL_COLUMNS,

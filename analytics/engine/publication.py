@@ -74,11 +74,13 @@ PUBLISHED_COLUMNS = [
     "hedges_g",
     "flag",
     "suppressed",
+    "gap_ci_low",
+    "gap_ci_high",
 ]
 PAIR_COLUMNS = ["rater_sector", "rated_sector", "n", "mean", "asymmetry", "flag", "suppressed"]
 # Statistics a sensitive group publishes (rule 7), to one decimal; the rest stay missing.
-_SENSITIVE_STATISTICS = ("mean", "ci_low", "ci_high", "gap")
-_TWO_DECIMALS = ("mean", "sd", "ci_low", "ci_high", "gap", "hedges_g")
+_SENSITIVE_STATISTICS = ("mean", "ci_low", "ci_high", "gap", "gap_ci_low", "gap_ci_high")
+_TWO_DECIMALS = ("mean", "sd", "ci_low", "ci_high", "gap", "hedges_g", "gap_ci_low", "gap_ci_high")
 _SIGNIFICANT = ("p_value", "q_value")
 
 
@@ -334,7 +336,20 @@ def _formatted(raw: pd.DataFrame, *, suppressed: np.ndarray, gap_threshold: floa
     cells.loc[sensitive, ["sd", "p_value", "q_value", "hedges_g"]] = np.nan
     cells.loc[sensitive, "n"] = pd.NA
     cells["n_label"] = pd.Series([SENSITIVE_SIZE_LABEL if flag else None for flag in sensitive], dtype=object)
-    statistics = ["n", "mean", "sd", "ci_low", "ci_high", "score_100", "gap", "p_value", "q_value", "hedges_g"]
+    statistics = [
+        "n",
+        "mean",
+        "sd",
+        "ci_low",
+        "ci_high",
+        "score_100",
+        "gap",
+        "p_value",
+        "q_value",
+        "hedges_g",
+        "gap_ci_low",
+        "gap_ci_high",
+    ]
     cells.loc[suppressed, statistics] = np.nan
     cells.loc[suppressed, "n"] = pd.NA
     cells["flag"] = cells["flag"].astype(object)

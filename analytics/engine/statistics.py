@@ -54,6 +54,8 @@ class GapStats:
     gap: float | None
     p_value: float | None
     hedges_g: float | None
+    ci_low: float | None = None
+    ci_high: float | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,8 @@ class GapArrays:
     gap: FloatArray
     p_value: FloatArray
     hedges_g: FloatArray
+    ci_low: FloatArray
+    ci_high: FloatArray
 
 
 def _optional(value: float) -> float | None:
@@ -108,7 +112,7 @@ def cell_statistics_from_moments(*, moments: Moments) -> CellArrays:
 
 
 def gap_statistics_from_moments(*, group: Moments, rest: Moments) -> GapArrays:
-    """Return gap, Welch p-value and Hedges' g of each group against its rest; NaN unless both n ≥ 2.
+    """Return gap, Welch p-value, Hedges' g and the gap's 95% Welch interval; NaN unless both n ≥ 2.
 
     Matches scipy.stats.ttest_ind(equal_var=False), including its degenerate
     case: with no variance on either side, df is taken as 1, so a nonzero
@@ -127,7 +131,15 @@ def gap_statistics_from_moments(*, group: Moments, rest: Moments) -> GapArrays:
         pooled_sd = np.sqrt((group.m2 + rest.m2) / (n1 + n2 - 2))
         correction = 1 - 3 / (4 * (n1 + n2) - 9)
         hedges_g = np.where(pooled_sd > 0, correction * gap / pooled_sd, np.nan)
-    return GapArrays(gap=gap, p_value=np.where(enough, p_value, np.nan), hedges_g=hedges_g)
+        # Welch–Satterthwaite interval of the difference, as scipy's TtestResult.confidence_interval().
+        half = stats.t.ppf(0.5 + CONFIDENCE / 2, df) * np.sqrt(error1 + error2)
+    return GapArrays(
+        gap=gap,
+        p_value=np.where(enough, p_value, np.nan),
+        hedges_g=hedges_g,
+        ci_low=np.where(enough, gap - half, np.nan),
+        ci_high=np.where(enough, gap + half, np.nan),
+    )
 
 
 def _present(values: pd.Series) -> FloatArray:
@@ -149,7 +161,7 @@ def cell_statistics(*, values: pd.Series) -> CellStats:
 
 
 def gap_statistics(*, values: pd.Series, in_group_mask: pd.Series | npt.NDArray[np.bool_]) -> GapStats:
-    """Return the group's mean minus everyone else's, Welch's two-sided p and Hedges' g.
+    """Return the group's mean minus everyone else's, Welch's two-sided p, Hedges' g and the gap's 95% interval.
 
     `in_group_mask` is positional: True for the group's respondents. Everyone
     else is every other respondent with a value. Each figure is None unless
@@ -168,6 +180,8 @@ def gap_statistics(*, values: pd.Series, in_group_mask: pd.Series | npt.NDArray[
         gap=_optional(float(result.gap[0])),
         p_value=_optional(float(result.p_value[0])),
         hedges_g=_optional(float(result.hedges_g[0])),
+        ci_low=_optional(float(result.ci_low[0])),
+        ci_high=_optional(float(result.ci_high[0])),
     )
 
 

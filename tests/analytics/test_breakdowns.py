@@ -423,7 +423,8 @@ def naive_cells(responses: pd.DataFrame, instrument: dict[str, Any], sensitive_s
                 continue
             row = {"dimensions": dimensions, "groups": group_slugs, "measure": kind, "area": slug, "n": len(group)}
             row.update(mean=group.mean(), sd=np.nan, ci_low=np.nan, ci_high=np.nan, score_100=(group.mean() - 1) * 25)
-            row.update(gap=np.nan, p_value=np.nan, hedges_g=np.nan, is_sensitive=is_sensitive)
+            row.update(gap=np.nan, p_value=np.nan, hedges_g=np.nan, gap_ci_low=np.nan, gap_ci_high=np.nan)
+            row.update(is_sensitive=is_sensitive)
             if len(group) >= 2:
                 sd = group.std(ddof=1)
                 # scipy refuses a zero scale; the interval of a constant cell is the point itself.
@@ -438,10 +439,14 @@ def naive_cells(responses: pd.DataFrame, instrument: dict[str, Any], sensitive_s
                 gap = group.mean() - rest.mean()
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", RuntimeWarning)
-                    p_value = stats.ttest_ind(group, rest, equal_var=False).pvalue
+                    welch = stats.ttest_ind(group, rest, equal_var=False)
+                    p_value = welch.pvalue
+                    interval = welch.confidence_interval(0.95)
                 pooled = math.sqrt(((n1 - 1) * group.var(ddof=1) + (n2 - 1) * rest.var(ddof=1)) / (n1 + n2 - 2))
                 hedges = (1 - 3 / (4 * (n1 + n2) - 9)) * gap / pooled if pooled > 0 else np.nan
-                row.update(gap=gap, p_value=p_value, hedges_g=hedges)
+                row.update(
+                    gap=gap, p_value=p_value, hedges_g=hedges, gap_ci_low=interval.low, gap_ci_high=interval.high
+                )
             rows.append(row)
     frame = pd.DataFrame(rows)
     tested = frame["p_value"].notna()

@@ -113,6 +113,19 @@ def test_complementary_suppression_holds_a_sensitive_hidden_part_to_k_sensitive(
     assert added == ["y"]
 
 
+def test_an_empty_sensitive_cell_asks_only_for_k() -> None:
+    # Nobody is in the sensitive sector: hiding it and two small sectors (3 + 3 ≥ 5) is enough.
+    cells = _sized({"total": 40, "leaders": 0, "x": 3, "y": 3, "z": 6, "w": 28}, sensitive=frozenset({"leaders"}))
+    parent = Parent(total_id="total", child_ids=("leaders", "x", "y", "z", "w"))
+
+    added = complementary_suppression(cells=cells, parents=[parent], hidden_ids={"leaders", "x", "y"})
+
+    assert added == []
+    # With one sensitive member, the hidden part must hold 10: z (6) goes too, 1 + 3 + 3 + 6 = 13.
+    cells = _sized({"total": 41, "leaders": 1, "x": 3, "y": 3, "z": 6, "w": 28}, sensitive=frozenset({"leaders"}))
+    assert complementary_suppression(cells=cells, parents=[parent], hidden_ids={"leaders", "x", "y"}) == ["z"]
+
+
 def test_complementary_suppression_hides_the_total_when_no_sibling_is_left() -> None:
     cells = _sized({"total": 30, "a": 2, "b": 1})
     parent = Parent(total_id="total", child_ids=("a", "b"))

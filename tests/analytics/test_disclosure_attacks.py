@@ -16,11 +16,22 @@ cells.
 from collections.abc import Collection, Mapping, Sequence
 from fractions import Fraction
 from math import lcm
+from typing import Any
 
 import numpy as np
 import pytest
 
-from analytics.engine.disclosure import Cell, Parent, audit, cells_from_masks, protect
+from analytics.engine.disclosure import (
+    Auditor,
+    Cell,
+    Parent,
+    audit,
+    cells_from_masks,
+    complementary_suppression,
+    protect,
+)
+from analytics.engine.disclosure.joint_audit import _unique_rows
+from analytics.engine.disclosure.suppression import _Complementary
 
 K = 5
 K_SENSITIVE = 10
@@ -297,3 +308,160 @@ def test_a_random_wave_leaks_when_published_naively() -> None:
     isolated = isolated_sets(cells, naive_publication(cells))
 
     assert (len(isolated), isolated[0]) == (11, frozenset({3, 104}))
+
+
+def _separated_set_wave(size: int) -> tuple[list[Cell], set[str], frozenset[int]]:
+    """Return a wave where "A" minus "B" isolates respondents 0..size−1, each its own atom, and nothing smaller.
+
+    Each of them is also in a cell of their own with ten others ("C0", "C1",
+    …), which makes each a separate atom without isolating any of them.
+    """
+    respondents = 20 + 20 + 10 * size + 7
+    group = np.arange(20, 40)
+    masks: dict[str, np.ndarray] = {
+        "A": np.isin(np.arange(respondents), [*range(size), *group]),
+        "B": np.zeros(respondents, dtype=bool),
+    }
+    masks["B"][group] = True
+    for member in range(size):
+        masks[f"C{member}"] = np.isin(np.arange(respondents), [member, *range(40 + 10 * member, 50 + 10 * member)])
+    cells = _wave(masks)
+    return cells, {cell.id for cell in cells}, frozenset(range(size))
+
+
+@pytest.mark.parametrize("size", [3, 4])
+def test_a_set_of_three_or_four_atoms_is_found_without_the_milp(size: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The triples and quadruples of atoms are enumerated (meet-in-the-middle);
+    # the MILP must not be needed to find them.
+    cells, published, members = _separated_set_wave(size)
+    monkeypatch.setattr(Auditor, "_solve", _no_milp)
+
+    attack = audit(cells=cells, published_ids=published)
+
+    assert isolated_sets(cells, published) == [members]
+    assert attack is not None
+    assert (attack.members, attack.is_verified) == (members, True)
+    assert attack.combination == {"A": Fraction(1), "B": Fraction(-1)}
+
+
+def _no_milp(*_arguments: object) -> None:
+    raise AssertionError("the MILP was called")
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_enumeration_proves_a_protected_wave_safe_without_the_milp(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Without sensitive cells every set has at most four atoms (k − 1 = 4), so
+    # the enumeration is complete and its empty answer is the proof.
+    sensitive_cells, parents = _random_wave(seed)
+    cells = cells_from_masks({cell.id: cell.members for cell in sensitive_cells}, total_ids={"overall"})
+    monkeypatch.setattr(Auditor, "_solve", _no_milp)
+
+    published = published_after_protect(cells, parents)
+
+    assert isolated_sets(cells, published) == []
+    assert audit(cells=cells, published_ids=published) is None
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_an_auditor_reused_on_shrinking_publications_agrees_with_the_brute_force(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Later calls reuse the sets found by earlier ones (`_sets_from_family`),
+    # the respondents ruled out and the eigenpairs (`_eigen`).
+    reused: list[bool] = []
+    from_family = Auditor._sets_from_family
+
+    def spy(self: Auditor, *arguments: Any) -> Any:
+        sets = from_family(self, *arguments)
+        reused.append(sets is not None)
+        return sets
+
+    monkeypatch.setattr(Auditor, "_sets_from_family", spy)
+    cells, parents = _random_wave(seed)
+    protected = published_after_protect(cells, parents)
+    generator = np.random.default_rng(2000 + seed)
+    published = protected | {cell.id for cell in cells if cell.id not in protected and generator.random() < 0.3}
+    auditor = Auditor(cells=cells)
+    sizes = {cell.id: cell.n for cell in cells}
+    outcomes = []
+    for _step in range(40):
+        expected = isolated_sets(cells, published)
+
+        attack = auditor.find_attack(published_ids=published)
+
+        assert (attack is not None) == bool(expected)
+        outcomes.append(bool(expected))
+        if attack is None:
+            if outcomes.count(False) == 3:
+                break
+            # Withdraw a random cell: the publication stays safe.
+            ordered = sorted(published)
+            published = published - {ordered[int(generator.integers(len(ordered)))]}
+        else:
+            assert attack.members in expected
+            # Withdraw the smallest cell of the combination, as `protect` does.
+            published = published - {min(attack.combination, key=lambda cell_id: (sizes[cell_id], cell_id))}
+    assert outcomes.count(True) >= 2, "leaking publications are exercised"
+    assert outcomes.count(False) >= 1, "safe publications are exercised"
+    assert any(reused), "later calls used the sets of earlier ones"
+
+
+def test_a_set_that_needs_a_withdrawn_cell_is_not_reported() -> None:
+    cells, published, members = _separated_set_wave(3)
+    auditor = Auditor(cells=cells)
+
+    kept = list(auditor.find_attacks(published_ids=published, withdrawn_ids={"B"}))
+    reported = list(auditor.find_attacks(published_ids=published))
+
+    assert kept == []
+    assert [attack.members for attack in reported] == [members]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_complementary_suppression_carried_between_rounds_decides_like_a_fresh_sweep(seed: int) -> None:
+    # `protect` keeps the settled parents between rounds (`_Complementary`).
+    cells, parents = _random_wave(seed)
+    sizes = {cell.id: cell.n for cell in cells}
+    generator = np.random.default_rng(3000 + seed)
+    ids = [cell.id for cell in cells]
+    carried = _Complementary(cells=cells, parents=parents, sizes=sizes, k=K, k_sensitive=K_SENSITIVE)
+    hidden = [cell.id for cell in cells if 0 < cell.n < K]
+    hidden += carried.hide(hidden)
+    for _round in range(15):
+        extra = ids[int(generator.integers(len(ids)))]
+        if extra in hidden:
+            continue
+
+        fresh = complementary_suppression(cells=cells, parents=parents, hidden_ids=[*hidden, extra])
+        added = carried.hide([extra])
+
+        assert added == fresh
+        hidden += [extra, *added]
+
+
+def test_atoms_group_identical_membership_rows() -> None:
+    generator = np.random.default_rng(5)
+    distinct = generator.integers(0, 256, size=(40, 13), dtype=np.uint8)
+    rows = distinct[generator.integers(0, 40, size=500)]
+
+    first, inverse = _unique_rows(rows)
+
+    assert np.array_equal(rows[first][inverse], rows)
+    assert first.size == np.unique(rows, axis=0).shape[0]
+
+
+def test_the_gram_matrix_and_leverages_gathered_from_pairs_of_cells_are_exact() -> None:
+    cells, _parents = _random_wave(0)
+    auditor = Auditor(cells=cells)
+    weighted = auditor.stored.multiply(auditor.multiplicity[None, :]).tocsr()
+    published = auditor.sizes > 0
+    space = auditor._row_space(published)
+    atoms = np.arange(space.multiplicity.size)
+    rows = auditor._basis_rows(space, atoms)
+
+    leverage = auditor._leverage_by_gather(space, atoms)
+
+    assert np.array_equal(auditor.stored_gram, (weighted @ auditor.stored.T).toarray())
+    assert np.allclose(leverage, np.einsum("ij,ij->i", rows, rows) / space.multiplicity, atol=1e-12)

@@ -232,4 +232,4 @@ def test_closing_a_wave_computes_its_results_after_the_commit(coalition: Coaliti
     run = AnalyticsRun.objects.get(wave=opened.wave)
     assert run.status == AnalyticsRun.Status.SUCCEEDED
     overall = PublishedTable.objects.get(run=run, table_key="", area="power-1").cells
-    assert overall == [[[], 10, None, 2.0, 0.0, 2.0, 2.0, 25.0, None, None, None, None, False, False]]
+    assert overall == [[[], 10, None, 2.0, 0.0, 2.0, 2.0, 25.0, None, None, None, None, False, False, None, None]]

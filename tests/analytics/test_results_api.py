@@ -21,7 +21,10 @@ from tests.conftest import add_members, open_wave_for
 SCORES = {"victim-services": 2, "law-enforcement": 4, "advocacy": 3, "survivor-leaders": 5}
 SIZES = {"victim-services": 25, "law-enforcement": 15, "advocacy": 12, "survivor-leaders": 8}
 HIDDEN_STATISTICS = dict.fromkeys(
-    ["n", "n_label", "mean", "sd", "ci_low", "ci_high", "score_100", "gap", "p_value", "q_value", "hedges_g", "flag"]
+    [
+        *("n", "n_label", "mean", "sd", "ci_low", "ci_high", "score_100", "gap", "p_value", "q_value", "hedges_g"),
+        *("flag", "gap_ci_low", "gap_ci_high"),
+    ]
 )
 
 
@@ -91,6 +94,8 @@ def test_a_leader_reads_the_cells_and_they_match_hand_computed_figures(computed_
             "hedges_g": None,
             "flag": False,
             "suppressed": False,
+            "gap_ci_low": None,
+            "gap_ci_high": None,
         }
     ]
     assert (body["cells"][0]["mean"], body["cells"][0]["sd"]) == (3.1, 1.1)  # 186 / 60; √(72.6 / 59)
@@ -110,6 +115,11 @@ def test_a_sector_gap_matches_welch_and_a_small_sector_is_hidden(computed_wave: 
         round(2 - rest.mean(), 2),
     )
     assert victim_services["p_value"] == float(f"{welch.pvalue:.3g}")
+    interval = welch.confidence_interval(0.95)
+    assert (victim_services["gap_ci_low"], victim_services["gap_ci_high"]) == (
+        round(interval.low, 2),
+        round(interval.high, 2),
+    )
     assert victim_services["flag"] is True
     # Survivor-leaders: 8 < 10 (sensitive); business: nobody. Both look exactly alike.
     for sector in ("survivor-leaders", "business"):

@@ -224,6 +224,8 @@ def test_hidden_cells_are_byte_identical_whatever_their_n(protected_wave: Wave, 
                             "q_value",
                             "hedges_g",
                             "flag",
+                            "gap_ci_low",
+                            "gap_ci_high",
                         ]
                     ),
                     "suppressed": True,

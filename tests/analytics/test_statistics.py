@@ -93,6 +93,11 @@ def test_gap_statistics_match_welch_t_test_and_hedges_g(group: list[float], rest
     assert result.gap == pytest.approx(group_values.mean() - rest_values.mean(), **TIGHT)
     assert result.p_value == pytest.approx(welch.pvalue, **TIGHT)
     assert result.hedges_g == pytest.approx(hedges_g(group_values, rest_values), **TIGHT)
+    interval = welch.confidence_interval(0.95)
+    assert (result.ci_low, result.ci_high) == (
+        pytest.approx(interval.low, **TIGHT),
+        pytest.approx(interval.high, **TIGHT),
+    )
 
 
 def test_gap_statistics_of_a_hand_worked_gap() -> None:
@@ -107,6 +112,8 @@ def test_gap_statistics_of_a_hand_worked_gap() -> None:
     t = 1.5 / math.sqrt(7 / 12)
     df = (7 / 12) ** 2 / ((1 / 4) ** 2 + (1 / 3) ** 2 / 2)
     assert result.p_value == pytest.approx(2 * stats.t.sf(t, df), **TIGHT)
+    half = stats.t.ppf(0.975, df) * math.sqrt(7 / 12)
+    assert (result.ci_low, result.ci_high) == (pytest.approx(1.5 - half, **TIGHT), pytest.approx(1.5 + half, **TIGHT))
     # Pooled SD sqrt((0.5 + 2) / 3); J = 1 − 3 / 11.
     assert result.hedges_g == pytest.approx((8 / 11) * 1.5 / math.sqrt(2.5 / 3), **TIGHT)
 
@@ -133,7 +140,9 @@ def test_gap_statistics_without_variance_follow_scipy() -> None:
     result = gap_statistics(values=values, in_group_mask=mask)
 
     assert stats.ttest_ind([5.0, 5.0, 5.0], [1.0, 1.0], equal_var=False).pvalue == 0.0
-    assert result == GapStats(gap=4.0, p_value=0.0, hedges_g=None)
+    welch = stats.ttest_ind([5.0, 5.0, 5.0], [1.0, 1.0], equal_var=False)
+    assert (welch.df, tuple(welch.confidence_interval(0.95))) == (1.0, (4.0, 4.0))
+    assert result == GapStats(gap=4.0, p_value=0.0, hedges_g=None, ci_low=4.0, ci_high=4.0)
 
 
 def test_gap_statistics_refuse_a_mask_of_another_length() -> None:

@@ -61,8 +61,12 @@ The steps of `protect`
    smallest n, the overall total only when nothing else is left — run
    complementary suppression again, and audit again, until the audit finds
    nothing. Each round hides a cell that was published, so it ends. One pass
-   of the audit may report several disjoint sets; a set whose combination
-   lost a cell earlier in the same pass is left to the next pass.
+   of the audit may report up to 25 disjoint sets; each after the first is
+   judged against the cells still published at that moment (its combination
+   may use only those), and one they no longer isolate is left to the next
+   pass. Complementary suppression between rounds revisits only the parents
+   that a newly hidden cell touches, in the same order, with the same
+   decisions as a full sweep.
 
 How the audit decides exactly, and fast
 ---------------------------------------
@@ -71,7 +75,8 @@ w lies in the row space R of A. Each reduction below keeps every isolated
 set, so a search that finds nothing proves there is none:
 
 - *Publication atoms.* Atoms that no published cell tells apart are merged
-  (their multiplicities added): every vector of R is equal on them.
+  (their multiplicities added): every vector of R is equal on them. They are
+  grouped by a 64-bit hash of their membership bytes, checked byte for byte.
 - *Multiplicity.* An atom with m ≥ threshold cannot be in a small set; in the
   sensitive search only atoms made entirely of members of sensitive cells
   take part.
@@ -88,26 +93,55 @@ set, so a search that finds nothing proves there is none:
   iff ‖U_C·ν‖ = ‖ν‖: W is spanned by U_C's left singular vectors with
   singular value 1. Leverages inside W are smaller again, so dropping
   atoms and recomputing W is repeated to a fixed point.
-- *Search.* One atom alone is isolated iff its row of W's orthonormal basis
-  Y has norm 1; two atoms iff ‖Yᵀv‖² = ‖v‖² for their v = √m ∘ w; both are
-  read off Y·Yᵀ. Otherwise a MILP (`scipy.optimize.milp`, HiGHS): w ∈ {0,1}
-  on C with √m ∘ w ∈ span(Y) — as Qᵀ(√m ∘ w) = 0 for an orthonormal
+- *Search by size.* With Y an orthonormal basis of W (√m-weighted), a set
+  is in W iff ‖Yᵀv‖² = ‖v‖² for v = √m ∘ w (the test, with tolerance
+  1e−8 erring towards "isolated", for every set below). Since masses are
+  whole numbers ≥ 1, a set of mass ≤ threshold − 1 has at most L atoms (L =
+  how many of the smallest masses fit; L ≤ 4 for k = 5). Single atoms and
+  pairs are read off Y·Yᵀ. Triples and quadruples are enumerated by
+  meet-in-the-middle: with P the projector off W, a set is in W iff Σ_{a∈S}
+  √m_a·P·e_a = 0, so on random directions r each atom gets a number p_a =
+  √m_a·(P·r)_a and the sums over a set in W vanish; sets within the
+  tolerance have |Σ p_a| ≤ ‖P·r‖·√(1e−8 · (threshold − 1)), so pairs
+  matched against atoms (triples) and against pairs (quadruples) on a grid
+  of that width miss none of them, and each match is then tested exactly as
+  above. Atoms and pairs already found are left out (a larger set holding
+  one is found through it). When every size up to L was searched, an empty
+  answer proves that no set exists — no MILP. This is the cheap exact
+  check of the common cases: a nested pair of cells whose difference is
+  1..k−1 respondents, a total minus its visible children, a group minus its
+  remainder's complement, all show up as singles or pairs.
+- *MILP, otherwise* (L > 4, e.g. the k_sensitive search or a raised k, or
+  too many candidates or matches): `scipy.optimize.milp` (HiGHS), w ∈
+  {0,1} on C with √m ∘ w ∈ span(Y) — as Qᵀ(√m ∘ w) = 0 for an orthonormal
   complement Q brought to reduced row echelon form (rational coefficients,
   mostly 0 and ±1), or √m ∘ w = Y·ν with free ν for many candidates — and 1
   ≤ m·w ≤ threshold − 1. "Infeasible" is accepted only when a second solve
   without presolve agrees.
-- *Sets carried over.* A smaller publication determines a subset of what a
-  larger one did, so respondents ruled out in one round stay out in the
-  next; the audit starts afresh if the publication ever grows.
+- *Work carried over.* A smaller publication determines a subset of what a
+  larger one did: respondents ruled out in one pass stay out in the next;
+  the sets found by a complete search are kept, and the next pass tests only
+  their disjoint unions of mass ≤ threshold − 1 (the sets it isolates are
+  among them) instead of searching again; and the eigenpairs come from the
+  last ones (with C = V·Λ^½, the new Gram matrix is C'·C'ᵀ for the rows of
+  the cells still published, so only the rank × rank matrix Λ − C_dᵀ·C_d is
+  diagonalised, C_d the rows withdrawn). All of this starts afresh if the
+  publication ever grows. The Gram matrix of all candidate cells is formed
+  once; a publication's is a block of it.
 - *Sparse rows.* A cell holding more than half of the wave is stored as its
   complement (A's row = 1 − the stored set), so remainder cells stay sparse.
 
 For a set found, a linear programme gives a sparse combination (minimal
-Σ √n_j·|λ_j|, so small cells are preferred; equations over atoms generated
-lazily), rounded to fractions and checked in exact integer arithmetic on
-every atom (`Attack.is_verified`). A set the check cannot confirm (a
-floating-point artefact) is acted on all the same: erring that way only
-hides more.
+Σ √n_j·|λ_j|, so small cells are preferred). Its equations, one per
+publication atom, are generated lazily: it starts from the atoms of the set
+and a set of atoms whose columns of A are independent (kept from earlier
+programmes: once they span A's column space their equations imply all the
+others, and they still span it for any smaller publication), adds any atom
+the solution misses and solves again, so the optimum is that of the whole
+system. The combination is rounded to fractions and checked in exact
+integer arithmetic on every atom (`Attack.is_verified`). A set the check
+cannot confirm (a floating-point artefact) is acted on all the same: erring
+that way only hides more.
 
 Limits
 ------
@@ -138,14 +172,20 @@ is a cell (`masks_for_combinations`); adding those cells to the same audit
 keeps a value suppressed in the export from being recovered from the
 dashboard's cells, and every class must itself pass primary suppression.
 
-Speed (`python -m bench.disclosure_engine`; two-core VM, single-threaded
-BLAS). A wave of 13 sectors and 6 dimensions of 4–7 options, two of them
-multi-select, with every group, sector × group and "everyone else" remainder
-(1 231 cells): `protect` takes 4.5 s for 200 respondents (21 audit rounds),
-11 s for 2 000 (86 rounds), 7 s for 20 000 (13 rounds) and 11 s for 200 000
-(48 000 atoms, 17 rounds); between 0.6 and 15 s at every size for skewed or
-even answer distributions (up to 87 000 atoms). Most of the time goes to
-HiGHS proving that no set is left.
+Speed (`OPENBLAS_NUM_THREADS=1 python -m bench.disclosure_engine`; two-core
+VM shared with other work, single-threaded BLAS). A wave of 13 sectors and
+6 dimensions of 4–7 options, two of them multi-select, with every group,
+sector × group and "everyone else" remainder (1 231 cells): `protect` takes
+0.3–0.4 s for 200 respondents (20 audit rounds), 2–2.5 s for 2 000 (85
+rounds), 1.5 s for 20 000 (13 rounds) and 3.2 s for 200 000 (48 000 atoms,
+17 rounds), down from 4.7, 11.6, 6.7 and 11.4 s; between 0.3 and 3.3 s at
+every size for skewed or even answer distributions (up to 73 000 atoms),
+down from up to 18 s. On the analytics job's own cells (`--job`, 1 343
+cells): 0.16 s at 200 responses, 3.2 s at 200 000 (168 000 atoms). No
+MILP runs in these waves at k = 5. The time goes to the combination
+programmes (one per round, 10–40 ms each) and, in a large wave, to building
+the atoms and the Gram matrix of all cells and the first pass's leverages.
+bench/README.md has the tables.
 """
 
 from analytics.engine.disclosure.cells import Cell, Parent, cells_from_masks, masks_for_combinations

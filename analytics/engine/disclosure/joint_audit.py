@@ -5,21 +5,25 @@ why each reduction keeps every isolated set. Per publication:
 
 1. publication atoms and the published cell × atom matrix A, kept sparse
    (a cell holding more than half of the wave is stored as its complement);
-2. the eigendecomposition of the row-equilibrated, multiplicity-weighted
-   Gram matrix A·M·Aᵀ, which gives an orthonormal basis U of the
-   respondent-level row space;
+2. the eigenpairs of the row-equilibrated, multiplicity-weighted Gram matrix
+   A·M·Aᵀ (a block of the one formed for all cells; updated from the last
+   publication's when cells were only withdrawn), which give an orthonormal
+   basis U of the respondent-level row space;
 3. candidate atoms, pruned by multiplicity and leverage, and the subspace W
    of row-space vectors vanishing off them (U's candidate rows' singular
    directions with singular value 1), to a fixed point;
-4. single atoms and pairs read off W's basis, else a MILP (HiGHS) for a 0/1
-   vector of W with 1 ≤ mass ≤ threshold − 1;
-5. for each set found, a sparse combination of cells (a linear programme)
-   checked in exact integer arithmetic on every atom.
+4. single atoms and pairs read off W's basis, triples and quadruples by
+   meet-in-the-middle on random projections (or only the unions of the sets
+   the last complete search found), which decides exactly when no set can
+   hold more than four atoms; else a MILP (HiGHS) for a 0/1 vector of W
+   with 1 ≤ mass ≤ threshold − 1;
+5. for each set found, a sparse combination of the cells still published (a
+   linear programme) checked in exact integer arithmetic on every atom.
 """
 
 import math
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
@@ -27,7 +31,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.linalg
 from scipy import sparse
-from scipy.optimize import Bounds, LinearConstraint, linprog, milp
+from scipy.optimize import Bounds, LinearConstraint, milp
 
 from analytics.engine.disclosure.cells import Cell
 
@@ -53,6 +57,8 @@ _LEVERAGE_SLACK = 1e-9
 # instead of forming rows of U.
 _GATHER_ABOVE = 4000
 _GATHER_BLOCK = 8192
+# The Gram matrix of all cells is summed over this many cell pairs at a time.
+_GRAM_KEYS_AT_ONCE = 4_000_000
 _COEFFICIENT_TOLERANCE = 1e-7
 _DENOMINATOR_LIMIT = 10**6
 _EXACT_SOLVE_MAX_CELLS = 60
@@ -62,9 +68,20 @@ _MILP_TIME_LIMIT_SECONDS = 300.0
 _SAMPLE_PER_CELL = 3
 _SAMPLE_SEED = 20261117
 _MAX_ROW_GENERATIONS = 30
-# At most this many single atoms and pairs are reported from one pass.
+_INDEPENDENT_TOLERANCE = 1e-8
+# At most this many disjoint sets are reported from one pass.
 _ATTACKS_PER_PASS = 25
 _PAIRS_UP_TO = 3000
+# Triples and quadruples of atoms are enumerated (meet-in-the-middle on this
+# many random projections) up to this many candidates, with at most this many
+# near matches to check; beyond, the MILP decides.
+_ENUMERATE_UP_TO = 1500
+_PROJECTIONS = 3
+_MATCHES_AT_MOST = 2_000_000
+# The sets found by a complete search are kept for the next pass up to this
+# many, and their unions checked up to this many (else a full search).
+_FAMILY_AT_MOST = 2000
+_UNIONS_AT_MOST = 2000
 # Up to this many candidate atoms the MILP uses the orthonormal complement
 # (one dense QR of candidates × candidates, no continuous variables).
 _COMPLEMENT_FORM_UP_TO = 1500
@@ -121,12 +138,14 @@ class _RowSpace:
     atom_of_fine: IntArray  # publication atom of each wave atom
     multiplicity: FloatArray
     is_sensitive: BoolArray  # every respondent of the atom is in a sensitive cell
-    stored: Any  # csr: published rows × atoms, the stored (possibly complemented) sets
+    stored: Any  # csc: published rows × atoms, the stored (possibly complemented) sets
     offset: FloatArray  # complement flag / row norm
     scale: FloatArray  # ±1 / row norm
     row_norm: FloatArray  # √n of each published cell
     vectors: FloatArray
     values: FloatArray
+    first: IntArray  # a wave atom of each publication atom
+    cache: dict[str, Any] = field(default_factory=dict)
 
 
 def validate_thresholds(*, k: int, k_sensitive: int) -> None:
@@ -138,11 +157,28 @@ def validate_thresholds(*, k: int, k_sensitive: int) -> None:
 
 
 def _unique_rows(packed: npt.NDArray[np.uint8]) -> tuple[IntArray, IntArray]:
-    """Return the first row of each distinct byte row and the distinct row of every row."""
+    """Return the first row of each distinct byte row and the distinct row of every row.
+
+    Rows are told apart by a 64-bit hash of their bytes (a fixed random
+    linear form over 8-byte words); the grouping is then checked byte for
+    byte, and a collision (which the check would catch) falls back to sorting
+    the rows themselves.
+    """
     if packed.shape[0] == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    count, width = packed.shape
+    words = np.zeros((count, max(1, -(-width // 8)) * 8), dtype=np.uint8)
+    words[:, :width] = packed
+    words_64 = words.view(np.uint64)
+    weights = np.random.default_rng(_SAMPLE_SEED).integers(1, 2**63, size=words_64.shape[1], dtype=np.uint64)
+    hashes = (words_64 * (weights | np.uint64(1))[None, :]).sum(axis=1, dtype=np.uint64)
+    _hashes, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
+    first = np.asarray(first, dtype=np.int64)
+    inverse = np.asarray(inverse, dtype=np.int64).ravel()
+    if bool(np.array_equal(words_64[first][inverse], words_64)):
+        return first, inverse
     rows = np.ascontiguousarray(packed)
-    keys = rows.view(np.dtype((np.void, max(rows.shape[1], 1)))).ravel()
+    keys = rows.view(np.dtype((np.void, max(width, 1)))).ravel()
     _keys, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
     return np.asarray(first, dtype=np.int64), np.asarray(inverse, dtype=np.int64).ravel()
 
@@ -172,6 +208,12 @@ class Auditor:
         # Per mode, the wave atoms not yet ruled out of every small determined set.
         self._candidates: dict[_Mode, BoolArray] = {}
         self._published: BoolArray | None = None
+        # Per mode, every small set the last complete search found, as wave atoms (`_sets_from_family`).
+        self._families: dict[_Mode, list[IntArray]] = {}
+        # The last publication's kept eigenpairs (`_eigen`).
+        self._last_eigen: tuple[BoolArray, FloatArray, FloatArray] | None = None
+        # Wave atoms whose equations the combination programmes needed so far.
+        self._equation_atoms = np.zeros(0, dtype=np.int64)
         # Diagnostics of the floating-point rank decisions, over every call so
         # far (larger is clearer): the smallest ratio of an eigenvalue kept to
         # one treated as zero, and the smallest 1 − σ² of a direction judged
@@ -180,23 +222,58 @@ class Auditor:
         self.unit_margin = 1.0
 
     def _build_atoms(self) -> None:
-        """Group respondents with the same membership in every cell into atoms."""
+        """Group respondents with the same membership in every cell into atoms.
+
+        Each respondent's memberships are packed into bytes, one cell a bit
+        (built byte row by byte row, never as a cells × respondents matrix),
+        and the atoms are the distinct byte strings. The Gram matrix of the
+        stored sets over all cells is formed here once: a publication's is a
+        block of it.
+        """
         respondents = self.cells[0].members.shape[0] if self.cells else 0
-        membership = np.zeros((len(self.cells), respondents), dtype=np.bool_)
+        count = len(self.cells)
+        self.sizes = np.array([np.count_nonzero(cell.members) for cell in self.cells], dtype=np.int64)
+        packed_by_cell = np.zeros(((count + 7) // 8, respondents), dtype=np.uint8)
         for position, cell in enumerate(self.cells):
-            membership[position] = cell.members
-        self.sizes = membership.sum(axis=1).astype(np.int64)
-        packed = np.packbits(membership, axis=0).T
+            members = np.asarray(cell.members, dtype=np.bool_).view(np.uint8)
+            packed_by_cell[position >> 3] |= members << np.uint8(7 - (position & 7))
+        packed = np.ascontiguousarray(packed_by_cell.T)
         first, self.atom_of = _unique_rows(packed)
         self.multiplicity = np.bincount(self.atom_of, minlength=first.size).astype(np.float64)
         self.packed_atoms = np.ascontiguousarray(packed[first])
         # A cell with more than half of the wave is stored as its complement, so
         # "everyone else" remainders stay sparse.
         self.is_complement = 2 * self.sizes > respondents
-        representative = membership[:, first]
-        self.stored = sparse.csr_array((representative ^ self.is_complement[:, None]).astype(np.float64))
-        sensitive_rows = [position for position, cell in enumerate(self.cells) if cell.is_sensitive]
-        self.is_sensitive_atom = representative[sensitive_rows].any(axis=0)
+        # The stored sets' bits, read byte by byte: only the non-zero bytes are unpacked.
+        flipped = self.packed_atoms ^ np.packbits(self.is_complement)[None, :]
+        byte_atom, byte = np.nonzero(flipped)
+        bits = np.unpackbits(flipped[byte_atom, byte][:, None], axis=1)
+        which, bit = np.nonzero(bits)
+        atom, cell_of = byte_atom[which], byte[which] * 8 + bit
+        indptr = np.concatenate([[0], np.cumsum(np.bincount(atom, minlength=first.size))])
+        by_atom = sparse.csr_array((np.ones(atom.size), cell_of, indptr), shape=(first.size, count))
+        # By cell (rows: the exact check) and by atom column (publications, programmes).
+        self.stored = sparse.csr_array(by_atom.T)
+        self.stored_columns = sparse.csc_array(by_atom.T)
+        sensitive = np.packbits([cell.is_sensitive for cell in self.cells]) if count else np.zeros(0, np.uint8)
+        self.is_sensitive_atom = np.any(self.packed_atoms & sensitive[None, :], axis=1)
+        # Σ_a m_a·s_a·s_aᵀ over the pairs of stored cells of each atom (upper triangle, then mirrored).
+        upper = np.zeros((count + 1) * (count + 1))
+        keys: list[IntArray] = []
+        weights: list[FloatArray] = []
+        pending = 0
+        for chosen, left, right, _diagonal in _cell_pairs(by_atom, count):
+            keys.append((left * (count + 1) + right).ravel())
+            weights.append(np.repeat(self.multiplicity[chosen], left.shape[1]))
+            pending += keys[-1].size
+            if pending >= _GRAM_KEYS_AT_ONCE:
+                upper += np.bincount(np.concatenate(keys), weights=np.concatenate(weights), minlength=upper.size)
+                keys, weights, pending = [], [], 0
+        if keys:
+            upper += np.bincount(np.concatenate(keys), weights=np.concatenate(weights), minlength=upper.size)
+        gram = upper.reshape(count + 1, count + 1)[:count, :count]
+        self.stored_gram = gram + gram.T - np.diag(np.diag(gram))
+        self.stored_mass = np.asarray(self.stored @ self.multiplicity, dtype=np.float64).ravel()
 
     @property
     def atom_count(self) -> int:
@@ -207,15 +284,19 @@ class Auditor:
         """Return a set of too few respondents that the published cells determine, or None."""
         return next(self.find_attacks(published_ids=published_ids), None)
 
-    def find_attacks(self, *, published_ids: Collection[str]) -> Iterator[Attack]:
+    def find_attacks(self, *, published_ids: Collection[str], withdrawn_ids: Collection[str] = ()) -> Iterator[Attack]:
         """Yield sets of too few respondents that the published cells determine; none when the audit passes.
 
-        One pass over the publication: disjoint single atoms and pairs of
-        atoms it determines, smallest first (at most `_ATTACKS_PER_PASS`), or
-        else one set found by the MILP. Sets held to the plain threshold k come
-        first; sets held to k_sensitive only when there are none. The sets of
-        one pass are judged against this publication: once a cell is hidden
-        because of one, the others may no longer hold.
+        One pass over the publication: disjoint single atoms, pairs, triples
+        and quadruples of atoms it determines, smallest first (at most
+        `_ATTACKS_PER_PASS`), or else one set found by the MILP. Sets held to
+        the plain threshold k come first; sets held to k_sensitive only when
+        there are none. Once a cell is hidden because of one set, the others
+        may no longer hold: `withdrawn_ids`, when given, is read again before
+        each further set (pass a collection that the caller updates, such as
+        its hidden ids), and a set is then yielded only if the cells still
+        published isolate it, with a combination of those cells; otherwise it
+        is left for the next pass.
         """
         unknown = set(published_ids) - set(self.index)
         if unknown:
@@ -224,6 +305,7 @@ class Auditor:
         published[[self.index[cell_id] for cell_id in published_ids]] = True
         if self._published is not None and bool(np.any(published & ~self._published)):
             self._candidates.clear()
+            self._families.clear()
         self._published = published.copy()
         published &= self.sizes > 0
         if not bool(published.any()) or self.atom_count == 0:
@@ -235,7 +317,10 @@ class Auditor:
             found = self._find_in_mode(space, mode)
             if found:
                 for atoms in found:
-                    yield self._attack(space, atoms, mode)
+                    withdrawn = np.isin(space.rows, [self.index[i] for i in withdrawn_ids if i in self.index])
+                    attack = self._attack(space, atoms, mode, withdrawn=withdrawn)
+                    if attack is not None:
+                        yield attack
                 return
 
     def _row_space(self, published: BoolArray) -> _RowSpace:
@@ -244,12 +329,13 @@ class Auditor:
         first, atom_of_fine = _unique_rows(self.packed_atoms & np.packbits(published)[None, :])
         multiplicity = np.bincount(atom_of_fine, weights=self.multiplicity, minlength=first.size).astype(np.float64)
         outside = np.bincount(atom_of_fine, weights=~self.is_sensitive_atom, minlength=first.size)
-        stored = self.stored[rows][:, first].tocsr()
+        stored = sparse.csc_array(self.stored_columns[:, first])[rows]
         complement = self.is_complement[rows].astype(np.float64)
         sign = 1.0 - 2.0 * complement
-        weighted = stored.multiply(multiplicity[None, :]).tocsr()
-        stored_gram = np.asarray((weighted @ stored.T).toarray(), dtype=np.float64)
-        signed_mass = sign * np.asarray(weighted.sum(axis=1), dtype=np.float64).ravel()
+        # Published rows are constant on publication atoms, so their Gram block
+        # over the wave's atoms is the same as over the publication's.
+        stored_gram = self.stored_gram[np.ix_(rows, rows)]
+        signed_mass = sign * self.stored_mass[rows]
         # A = c·1ᵀ + D·S (c: complement flags, D: signs, S: stored sets), so
         # A·M·Aᵀ = (1ᵀM1)·c·cᵀ + c·(D·S·M·1)ᵀ + (D·S·M·1)·cᵀ + D·S·M·Sᵀ·D.
         gram = (
@@ -261,11 +347,7 @@ class Auditor:
         # The diagonal holds each cell's n: dividing by √n equilibrates the rows.
         row_norm = np.sqrt(np.clip(np.diag(gram), 1.0, None))
         gram /= np.outer(row_norm, row_norm)
-        values, vectors = np.linalg.eigh(gram)
-        keep = values > _EIGENVALUE_TOLERANCE * float(values[-1])
-        if bool(keep.any()) and not bool(keep.all()):
-            dropped = float(np.max(np.abs(values[~keep])))
-            self.spectral_margin = min(self.spectral_margin, float(values[keep].min()) / max(dropped, 1e-300))
+        vectors, values = self._eigen(published, gram)
         return _RowSpace(
             rows=rows,
             atom_of_fine=atom_of_fine,
@@ -275,9 +357,45 @@ class Auditor:
             offset=complement / row_norm,
             scale=sign / row_norm,
             row_norm=row_norm,
-            vectors=np.ascontiguousarray(vectors[:, keep]),
-            values=values[keep],
+            vectors=vectors,
+            values=values,
+            first=first,
         )
+
+    def _eigen(self, published: BoolArray, gram: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """Return the eigenpairs of the equilibrated Gram matrix kept as non-zero.
+
+        When the publication only lost cells since the last call, they come
+        from the last ones: with C = V·Λ^½ (a row per cell, CᵀC = Λ), the new
+        Gram matrix is C'·C'ᵀ for the rows C' of the cells still published,
+        so it is enough to diagonalise C'ᵀC' = Λ − C_dᵀ·C_d (C_d: the rows of
+        the cells withdrawn), rank × rank instead of cells × cells:
+        C'ᵀC' = W·Σ²·Wᵀ gives V' = C'·W·Σ⁻¹ and Λ' = Σ². Otherwise, a full
+        eigendecomposition.
+        """
+        last = self._last_eigen
+        if last is not None and not bool(np.any(published & ~last[0])):
+            last_rows = np.flatnonzero(last[0])
+            kept = np.isin(last_rows, np.flatnonzero(published))
+            scaled = last[1] * np.sqrt(last[2])[None, :]
+            withdrawn = scaled[~kept]
+            values, rotation = np.linalg.eigh(np.diag(last[2]) - withdrawn.T @ withdrawn)
+            keep = values > _EIGENVALUE_TOLERANCE * float(values[-1]) if values.size else values > 0
+            self._note_spectrum(values, keep)
+            vectors = (scaled[kept] @ rotation[:, keep]) / np.sqrt(values[keep])[None, :]
+        else:
+            values, vectors = np.linalg.eigh(gram)
+            keep = values > _EIGENVALUE_TOLERANCE * float(values[-1]) if values.size else values > 0
+            self._note_spectrum(values, keep)
+            vectors = vectors[:, keep]
+        vectors = np.ascontiguousarray(vectors)
+        self._last_eigen = (published.copy(), vectors, values[keep])
+        return vectors, values[keep]
+
+    def _note_spectrum(self, values: FloatArray, keep: BoolArray) -> None:
+        if bool(keep.any()) and not bool(keep.all()):
+            dropped = float(np.max(np.abs(values[~keep])))
+            self.spectral_margin = min(self.spectral_margin, float(values[keep].min()) / max(dropped, 1e-300))
 
     def _find_in_mode(self, space: _RowSpace, mode: _Mode) -> list[IntArray]:
         """Return the atom sets of the attacks found at this mode's threshold (empty when none)."""
@@ -291,50 +409,132 @@ class Auditor:
             possible &= np.bincount(space.atom_of_fine, weights=~carried, minlength=atoms) == 0
         candidates = np.flatnonzero(possible)
         if candidates.size > _GATHER_ABOVE:
-            candidates = candidates[self._leverage_by_gather(space, candidates) >= self._bound(mode)]
+            # Leverages do not depend on the mode: each atom's is computed once per publication.
+            leverage = space.cache.setdefault("leverage", np.full(atoms, np.nan))
+            missing = candidates[np.isnan(leverage[candidates])]
+            if missing.size:
+                leverage[missing] = self._leverage_by_gather(space, missing)
+            candidates = candidates[leverage[candidates] >= self._bound(mode)]
         basis, candidates = self._subspace(space, candidates, mode)
         survivors = np.zeros(atoms, dtype=np.bool_)
         survivors[candidates] = True
         self._candidates[mode] = survivors[space.atom_of_fine]
         if basis.shape[1] == 0:
+            self._families[mode] = []
             return []
         mass = space.multiplicity[candidates]
-        found = self._small_supports(basis, mass, mode)
-        if found:
+        family = self._families.pop(mode, None)
+        sets = None if family is None else self._sets_from_family(space, candidates, basis, mass, mode, family)
+        if sets is not None:
+            found, is_complete = _disjoint(sets, mass), True
+        else:
+            found, is_complete, sets = self._small_sets(basis, mass, mode)
+        if is_complete and sets.shape[0] <= _FAMILY_AT_MOST:
+            self._families[mode] = self._wave_atoms(space, candidates, sets)
+        if found or is_complete:
             return [candidates[positions] for positions in found]
         selected = self._solve(basis, mass, mode)
         return [] if selected is None else [candidates[selected]]
 
+    def _wave_atoms(self, space: _RowSpace, candidates: IntArray, sets: IntArray) -> list[IntArray]:
+        """Return each set of candidate positions (rows of four, padded with −1) as the wave atoms it holds."""
+        order = np.argsort(space.atom_of_fine, kind="stable")
+        bounds = np.searchsorted(space.atom_of_fine[order], np.arange(space.multiplicity.size + 1))
+        family = []
+        for row in sets:
+            atoms = candidates[row[row >= 0]]
+            family.append(np.sort(np.concatenate([order[bounds[atom] : bounds[atom + 1]] for atom in atoms])))
+        return family
+
+    def _sets_from_family(
+        self,
+        space: _RowSpace,
+        candidates: IntArray,
+        basis: FloatArray,
+        mass: FloatArray,
+        mode: _Mode,
+        family: list[IntArray],
+    ) -> IntArray | None:
+        """Return every set of up to four candidates in the subspace, from the last complete search, or None.
+
+        The last complete search listed, as wave atoms, every set it found
+        (a superset of the minimal ones, since a set found through a smaller
+        one only leaves out sets that contain it). A smaller publication
+        isolates only sets that the larger one isolated, and those are
+        disjoint unions of its minimal sets; so the sets now in the subspace
+        are among the disjoint unions of members of `family` with mass ≤
+        threshold − 1, each checked like a pair. None when there are more
+        than `_UNIONS_AT_MOST` unions to check (the full search runs).
+        """
+        limit = mode.threshold - 1
+        masses = [float(self.multiplicity[member].sum()) for member in family]
+        unions: set[tuple[int, ...]] = set()
+        stack: list[tuple[int, frozenset[int], float]] = [(0, frozenset(), 0.0)]
+        while stack:
+            start, atoms, total = stack.pop()
+            for index in range(start, len(family)):
+                if total + masses[index] > limit or not atoms.isdisjoint(family[index].tolist()):
+                    continue
+                union = atoms.union(family[index].tolist())
+                unions.add(tuple(sorted(union)))
+                if len(unions) > _UNIONS_AT_MOST:
+                    return None
+                stack.append((index + 1, union, total + masses[index]))
+        position = np.full(space.multiplicity.size, -1, dtype=np.int64)
+        position[candidates] = np.arange(candidates.size)
+        rows: list[IntArray] = []
+        for union_atoms in unions:
+            wave = np.asarray(union_atoms, dtype=np.int64)
+            atoms_now = np.unique(space.atom_of_fine[wave])
+            places = position[atoms_now]
+            # Skip a union that splits a publication atom or holds a ruled-out atom.
+            if atoms_now.size > 4 or bool(np.any(places < 0)):
+                continue
+            if float(space.multiplicity[atoms_now].sum()) != float(self.multiplicity[wave].sum()):
+                continue
+            rows.append(places)
+        if not rows:
+            return np.zeros((0, 4), dtype=np.int64)
+        return _inside(basis, mass, np.concatenate([_padded(np.sort(row)[None, :]) for row in rows]))
+
     @staticmethod
-    def _small_supports(basis: FloatArray, mass: FloatArray, mode: _Mode) -> list[IntArray]:
-        """Return disjoint single atoms and pairs of atoms whose indicator lies in the subspace, smallest first.
+    def _small_sets(basis: FloatArray, mass: FloatArray, mode: _Mode) -> tuple[list[IntArray], bool, IntArray]:
+        """Return disjoint sets of up to four atoms whose indicator lies in the subspace, smallest first.
 
         The vector v = √m ∘ w lies in the span of the orthonormal basis Y
-        exactly when ‖Yᵀv‖² = ‖v‖²; for one or two atoms that is read off
-        K = Y·Yᵀ, which finds the commonest attacks without a MILP. Pairs are
-        looked for only among up to `_PAIRS_UP_TO` candidates (K is dense);
-        beyond, the MILP finds them.
+        exactly when ‖Yᵀv‖² = ‖v‖². Single atoms and pairs are read off K =
+        Y·Yᵀ (up to `_PAIRS_UP_TO` candidates). Triples and quadruples are
+        found by meet-in-the-middle on random projections (`_zero_sums`), up
+        to `_ENUMERATE_UP_TO` candidates, leaving out the atoms and pairs
+        already found (a larger set holding one is found through it). The
+        second value tells whether the search was complete: every set with
+        mass ≤ threshold − 1 has at most `_most_atoms` atoms, and when every
+        size up to that was searched an empty answer proves that there is no
+        set, with no MILP. The third is every set found (rows of four
+        candidate positions, padded with −1).
         """
+        limit = mode.threshold - 1
+        count = mass.size
+        most = _most_atoms(mass, limit)
         diagonal = np.einsum("ij,ij->i", basis, basis) * mass
         singles = diagonal >= mass * (1.0 - _UNIT_TOLERANCE)
-        options = [(float(mass[atom]), int(atom), int(atom)) for atom in np.flatnonzero(singles)]
-        if mass.size <= _PAIRS_UP_TO:
+        found = [_padded(np.flatnonzero(singles)[:, None])]
+        searched = 1
+        if most >= 2 and count <= _PAIRS_UP_TO:
             root = np.sqrt(mass)
             captured = diagonal[:, None] + diagonal[None, :] + 2.0 * root[:, None] * (basis @ basis.T) * root[None, :]
             total = mass[:, None] + mass[None, :]
-            pairs = (captured >= total * (1.0 - _UNIT_TOLERANCE)) & (total <= mode.threshold - 1)
-            first, second = np.nonzero(np.triu(pairs & ~singles[:, None] & ~singles[None, :], k=1))
-            options += [(float(total[a, b]), int(a), int(b)) for a, b in zip(first, second, strict=True)]
-        used: set[int] = set()
-        chosen: list[IntArray] = []
-        for _mass, a, b in sorted(options):
-            if a in used or b in used:
-                continue
-            used.update((a, b))
-            chosen.append(np.unique(np.array([a, b], dtype=np.int64)))
-            if len(chosen) == _ATTACKS_PER_PASS:
-                break
-        return chosen
+            pairs = (captured >= total * (1.0 - _UNIT_TOLERANCE)) & (total <= limit)
+            pairs &= ~singles[:, None] & ~singles[None, :]
+            found.append(_padded(np.argwhere(np.triu(pairs, k=1))))
+            searched = 2
+            if most >= 3 and count <= _ENUMERATE_UP_TO:
+                larger = _zero_sums(basis, mass, limit=limit, most=most, singles=singles, pairs=pairs)
+                if larger is not None:
+                    found.append(larger)
+                    searched = min(most, 4)
+        sets = np.concatenate(found)
+        return _disjoint(sets, mass), searched >= most, sets
 
     @staticmethod
     def _bound(mode: _Mode) -> float:
@@ -364,13 +564,10 @@ class Auditor:
         width = int(lengths.max()) if lengths.size else 0
         if width == 0:
             return leverage
-        index = np.full((atoms.size, width), cells, dtype=np.int64)
-        offsets = np.arange(columns.indices.size) - np.repeat(columns.indptr[:-1], lengths)
-        index[np.repeat(np.arange(atoms.size), lengths), offsets] = columns.indices
-        block = max(1, _GATHER_BLOCK * 64 // (width * width))
-        for start in range(0, atoms.size, block):
-            part = index[start : start + block]
-            leverage[start : start + block] += padded[part[:, :, None], part[:, None, :]].sum(axis=(1, 2))
+        flat = padded.ravel()
+        for chosen, left, right, diagonal in _cell_pairs(columns, cells):
+            weight = np.where(diagonal, 1.0, 2.0)
+            leverage[chosen] += (flat[left * (cells + 1) + right] * weight[None, :]).sum(axis=1)
         return leverage
 
     def _subspace(self, space: _RowSpace, candidates: IntArray, mode: _Mode) -> tuple[FloatArray, IntArray]:
@@ -445,11 +642,14 @@ class Auditor:
                 raise AuditInconclusiveError(f"the audit's MILP stopped without an answer: {result.message}")
         return None
 
-    def _attack(self, space: _RowSpace, atoms: IntArray, mode: _Mode) -> Attack:
+    def _attack(self, space: _RowSpace, atoms: IntArray, mode: _Mode, *, withdrawn: BoolArray) -> Attack | None:
+        """Return the attack on these publication atoms, or None when the withdrawn cells were needed."""
         selected = np.zeros(space.multiplicity.size, dtype=np.bool_)
         selected[atoms] = True
         target = selected[space.atom_of_fine].astype(np.int64)
-        coefficients = self._sparse_combination(space, atoms)
+        coefficients = self._sparse_combination(space, atoms, withdrawn=withdrawn)
+        if coefficients is None:
+            return None
         combination, is_verified = self._exact_combination(space, coefficients, target)
         members = np.flatnonzero(target[self.atom_of] == 1)
         return Attack(
@@ -459,49 +659,109 @@ class Auditor:
             is_verified=is_verified,
         )
 
-    @staticmethod
-    def _sparse_combination(space: _RowSpace, atoms: IntArray) -> FloatArray:
+    def _sparse_combination(self, space: _RowSpace, atoms: IntArray, *, withdrawn: BoolArray) -> FloatArray | None:
         """Return cell coefficients λ (published rows) with Aᵀλ = the set's indicator, of small weighted L1 norm.
 
         A linear programme with one equation per publication atom a: t +
         Σ_j ±s_ja·λ_j = w_a, where t = Σ of λ_j over complemented cells keeps
         the remainders sparse; it minimises Σ √n_j·|λ_j|, which prefers small
         cells. The equations are generated lazily: solve for the set's atoms
-        and a sample of the others, add every atom the solution misses, and
-        repeat, which ends with a solution of the whole system (and an optimal
-        one, since every subset of the equations gives a lower bound). Should
-        the solver fail, the minimum-norm solution from the eigenbasis stands in.
+        and the atoms kept from earlier programmes (at first a sample), add
+        every atom the solution misses, and repeat, which ends with a solution
+        of the whole system (and an optimal one, since every subset of the
+        equations gives a lower bound). The atoms of a programme that ended
+        are kept for the next: once their columns span A's column space, their
+        equations imply all the others (w is in the row space), and they still
+        span it for any smaller publication (fewer rows), so later programmes
+        need no generation. Withdrawn cells keep λ_j = 0; None when the
+        programme then has no solution (the cells left do not isolate the
+        set). Should the solver fail otherwise, the minimum-norm solution from
+        the eigenbasis stands in.
         """
         cells = space.rows.size
         count = space.multiplicity.size
         target = np.zeros(count)
         target[atoms] = 1.0
-        signed = space.stored.T.tocsr().multiply((space.scale * space.row_norm)[None, :]).tocsr()
-        system = sparse.hstack([sparse.csr_array(np.ones((count, 1))), signed, -signed]).tocsr()
-        complement = (space.offset > 0).astype(np.float64)
-        complement_row = sparse.csr_array(np.concatenate([[1.0], -complement, complement])[None, :])
-        generator = np.random.default_rng(_SAMPLE_SEED)
-        sample = generator.choice(count, size=min(count, _SAMPLE_PER_CELL * cells), replace=False)
-        rows = np.union1d(atoms, sample)
+        complement_row = self._complement_row(space)
+        sign = space.scale * space.row_norm
+        if self._equation_atoms.size:
+            known = np.unique(space.atom_of_fine[self._equation_atoms])
+        else:
+            generator = np.random.default_rng(_SAMPLE_SEED)
+            sample = generator.choice(count, size=min(count, _SAMPLE_PER_CELL * cells), replace=False)
+            known = self._independent_atoms(space, np.sort(sample))
+        rows = np.union1d(atoms, known)
+        generated = not self._equation_atoms.size
+        # λ = λ⁺ − λ⁻ ≥ 0 each, both held at 0 on withdrawn cells.
+        upper = np.where(withdrawn, 0.0, np.inf)
+        bounds = Bounds(np.concatenate([[-np.inf], np.zeros(2 * cells)]), np.concatenate([[np.inf], upper, upper]))
+        costs = np.concatenate([[0.0], space.row_norm, space.row_norm])
         for _iteration in range(_MAX_ROW_GENERATIONS):
-            programme = linprog(
-                c=np.concatenate([[0.0], space.row_norm, space.row_norm]),
-                A_eq=sparse.vstack([system[rows], complement_row]).tocsr(),
-                b_eq=np.concatenate([target[rows], [0.0]]),
-                bounds=[(None, None)] + [(0.0, None)] * (2 * cells),
-                method="highs",
+            equations_of_rows = sparse.csr_array(space.stored[:, rows].T)
+            equations_of_rows.data = equations_of_rows.data * sign[equations_of_rows.indices]
+            part = sparse.vstack([equations_of_rows, complement_row]).tocsc()
+            equations = sparse.hstack([np.ones((rows.size + 1, 1)), part, -part], format="csc")
+            goal = np.concatenate([target[rows], [0.0]])
+            # A linear programme (no integer variables) through `milp`, which
+            # costs less around the solver than `linprog`; presolve only slows
+            # these small programmes down (by half).
+            programme = milp(
+                c=costs,
+                constraints=LinearConstraint(equations, goal, goal),
+                bounds=bounds,
+                options={"presolve": False},
             )
             if programme.status != 0 or programme.x is None:
                 break
             solution = np.asarray(programme.x, dtype=np.float64)
-            missed = np.flatnonzero(np.abs(system @ solution - target) > _COEFFICIENT_TOLERANCE)
+            coefficients = solution[1 : 1 + cells] - solution[1 + cells :]
+            missed = np.flatnonzero(
+                np.abs(solution[0] + space.stored.T @ (sign * coefficients) - target) > _COEFFICIENT_TOLERANCE
+            )
             if missed.size == 0:
-                return solution[1 : 1 + cells] - solution[1 + cells :]
+                if generated:
+                    rows = self._independent_atoms(space, rows)
+                self._equation_atoms = np.union1d(self._equation_atoms, space.first[rows])
+                return coefficients
             rows = np.union1d(rows, missed)
+            generated = True
+        if bool(withdrawn.any()):
+            # Not isolated by the cells left (or undecided): the next pass judges it afresh.
+            return None
         columns = space.stored[:, atoms].toarray()
         image = (space.offset[:, None] + space.scale[:, None] * columns) @ space.multiplicity[atoms]
         particular = space.vectors @ ((space.vectors.T @ image) / space.values)
         return np.asarray(particular / space.row_norm, dtype=np.float64)
+
+    def _independent_atoms(self, space: _RowSpace, atoms: IntArray) -> IntArray:
+        """Return a subset of the atoms whose columns of A are linearly independent and span those of all of them.
+
+        Works on their rows of the orthonormal basis U (same dependencies as
+        their columns of A). Only the speed of the combination programme
+        depends on it: missed equations are generated anyway.
+        """
+        if atoms.size == 0:
+            return atoms
+        rows = self._basis_rows(space, atoms)
+        # LU with partial pivoting picks independent rows of a matrix of full
+        # column rank; when the atoms do not span, the steps with a zero pivot
+        # are dropped (generation adds what is missing).
+        placed, _lower, upper = scipy.linalg.lu(rows, p_indices=True, check_finite=False)
+        steps = min(rows.shape)
+        permutation = np.argsort(placed)  # the row of `rows` taken at each step
+        diagonal = np.abs(np.diag(upper)[:steps])
+        if diagonal.size == 0 or float(diagonal.max()) == 0.0:
+            return atoms[:0]
+        keep = diagonal > _INDEPENDENT_TOLERANCE * float(diagonal.max())
+        return np.sort(atoms[permutation[:steps][keep]])
+
+    @staticmethod
+    def _complement_row(space: _RowSpace) -> Any:
+        """Return the programme's last equation's cell part: −1 on complemented cells (t = Σ of their λ_j)."""
+        if "complement_row" not in space.cache:
+            complement = (space.offset > 0).astype(np.float64)
+            space.cache["complement_row"] = sparse.csr_array(-complement[None, :])
+        return space.cache["complement_row"]
 
     def _exact_combination(
         self, space: _RowSpace, coefficients: FloatArray, target: IntArray
@@ -556,6 +816,180 @@ class Auditor:
         if solution is None:
             return None
         return {row: value for row, value in zip(rows, solution, strict=True) if value != 0}
+
+
+def _cell_pairs(by_atom: Any, cells: int) -> Iterator[tuple[IntArray, IntArray, IntArray, BoolArray]]:
+    """Yield, block by block of atoms, every pair (j ≤ l) of the stored cells of each atom.
+
+    `by_atom` is an atoms × cells CSR matrix. Each block holds atoms with
+    about as many stored cells (sorted by count), padded with the index
+    `cells`; it yields the block's atoms, the left and right cell of each pair
+    (one row per atom) and which pairs are a cell with itself.
+    """
+    lengths = np.diff(by_atom.indptr)
+    width = int(lengths.max()) if lengths.size else 0
+    if width == 0:
+        return
+    index = np.full((lengths.size, width), cells, dtype=np.int64)
+    offsets = np.arange(by_atom.indices.size) - np.repeat(by_atom.indptr[:-1], lengths)
+    index[np.repeat(np.arange(lengths.size), lengths), offsets] = by_atom.indices
+    by_length = np.argsort(lengths, kind="stable")
+    start = 0
+    while start < lengths.size:
+        wide = max(int(lengths[by_length[min(start + 1, lengths.size) - 1]]), 1)
+        block = max(1, _GATHER_BLOCK * 64 // (wide * wide))
+        wide = max(int(lengths[by_length[min(start + block, lengths.size) - 1]]), 1)
+        block = min(block, max(1, _GATHER_BLOCK * 128 // (wide * (wide + 1))))
+        chosen = by_length[start : start + block]
+        part = np.sort(index[chosen, :wide], axis=1)
+        first, second = np.triu_indices(wide)
+        yield chosen, part[:, first], part[:, second], first == second
+        start += block
+
+
+def _most_atoms(mass: FloatArray, limit: int) -> int:
+    """Return the largest number of atoms whose masses add up to at most `limit`."""
+    return int(np.searchsorted(np.cumsum(np.sort(mass)), limit + 0.5, side="left"))
+
+
+def _matches(left: FloatArray, right: FloatArray, tolerance: FloatArray) -> tuple[IntArray, IntArray] | None:
+    """Return the index pairs (i, j) with |left_i + right_j| ≤ tolerance in every coordinate.
+
+    The larger side is bucketed on a grid over the first two coordinates,
+    buckets twice as wide as the tolerance, so the matches of an item of the
+    other side lie in at most 2 × 2 buckets, each found by bisection over
+    the sorted bucket keys. None when more than `_MATCHES_AT_MOST` pairs
+    fall in those buckets (or the grid would not fit in 64-bit keys).
+    """
+    if left.shape[0] > right.shape[0]:
+        swapped = _matches(right, left, tolerance)
+        return None if swapped is None else (swapped[1], swapped[0])
+    if right.shape[0] == 0 or left.shape[0] == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    width = 2.0 * tolerance[:2]
+    right_bucket = np.floor(right[:, :2] / width[None, :])
+    lowest = np.floor((-left[:, :2] - tolerance[None, :2]) / width[None, :])
+    highest = np.floor((-left[:, :2] + tolerance[None, :2]) / width[None, :])
+    low = np.minimum(right_bucket.min(axis=0), lowest.min(axis=0))
+    high = np.maximum(right_bucket.max(axis=0), highest.max(axis=0))
+    stride = float(high[1] - low[1] + 1.0)
+    if not np.isfinite(stride) or (float(high[0] - low[0]) + 1.0) * stride > 2.0**62:
+        return None
+    right_key = ((right_bucket[:, 0] - low[0]) * stride + (right_bucket[:, 1] - low[1])).astype(np.int64)
+    base = ((lowest[:, 0] - low[0]) * stride + (lowest[:, 1] - low[1])).astype(np.int64)
+    spans = highest > lowest  # the window reaches into the next bucket
+    # Sorted queries make the bisections walk the keys in order.
+    queries = np.argsort(base, kind="stable")
+    base, spans = base[queries], spans[queries]
+    order = np.argsort(right_key, kind="stable")
+    keys = right_key[order]
+    firsts: list[IntArray] = []
+    seconds: list[IntArray] = []
+    total = 0
+    for step_0, step_1 in ((0, 0), (0, 1), (1, 0), (1, 1)):
+        wanted = base + int(step_0 * stride) + step_1
+        start = np.searchsorted(keys, wanted, side="left")
+        counts = np.searchsorted(keys, wanted, side="right") - start
+        if step_0:
+            counts[~spans[:, 0]] = 0
+        if step_1:
+            counts[~spans[:, 1]] = 0
+        found = int(counts.sum())
+        total += found
+        if total > _MATCHES_AT_MOST:
+            return None
+        offsets = np.cumsum(counts) - counts
+        firsts.append(np.repeat(queries, counts))
+        seconds.append(order[np.arange(found) + np.repeat(start - offsets, counts)])
+    first = np.concatenate(firsts)
+    second = np.concatenate(seconds)
+    close = np.all(np.abs(left[first] + right[second]) <= tolerance[None, :], axis=1)
+    return first[close], second[close]
+
+
+def _padded(sets: IntArray) -> IntArray:
+    """Return sets of atoms (one per row) as rows of four, padded with −1."""
+    padded = np.full((sets.shape[0], 4), -1, dtype=np.int64)
+    padded[:, : sets.shape[1]] = sets
+    return padded
+
+
+def _zero_sums(
+    basis: FloatArray, mass: FloatArray, *, limit: int, most: int, singles: BoolArray, pairs: BoolArray
+) -> IntArray | None:
+    """Return the sets of three or four atoms (up to `most`) in the subspace with mass ≤ limit, or None.
+
+    Atoms in `singles` and pairs in `pairs` (found already) are left out.
+    With P the orthogonal projector off span(Y), v = √m ∘ w lies in the
+    span iff P·v = Σ_a √m_a·P·e_a = 0. Projected on a random direction r,
+    each atom gets the number p_a = √m_a·(P·r)_a and a set in the span has Σ
+    p_a = 0 on every direction. Sets within the audit's tolerance (‖P·v‖² ≤
+    `_UNIT_TOLERANCE`·‖v‖², ‖v‖² ≤ limit) have |Σ p_a| ≤ ‖P·r‖·√(tolerance ·
+    limit), so matching within that bound misses none of them: triples are
+    pairs (a < b) matched with atoms c > b, quadruples pairs (a < b) matched
+    with pairs (c < d), c > b (`_matches`). Every match is then checked with
+    ‖Yᵀv‖² ≥ ‖v‖²·(1 − `_UNIT_TOLERANCE`), the same test as single atoms and
+    pairs. Rows of four, padded with −1; None when the matches are too many
+    to check (the MILP decides instead).
+    """
+    count = mass.size
+    generator = np.random.default_rng(_SAMPLE_SEED)
+    directions = generator.standard_normal((count, _PROJECTIONS))
+    residual = directions - basis @ (basis.T @ directions)
+    tolerance = 1.01 * np.sqrt(_UNIT_TOLERANCE * limit) * np.linalg.norm(residual, axis=0) + 1e-12
+    root = np.sqrt(mass)
+    projected = residual * root[:, None]
+    lightest = float(mass.min())
+    first, second = np.triu_indices(count, 1)
+    pair_mass = mass[first] + mass[second]
+    usable = (pair_mass <= limit - lightest) & ~singles[first] & ~singles[second] & ~pairs[first, second]
+    first, second, pair_mass = first[usable], second[usable], pair_mass[usable]
+    sums = projected[first] + projected[second]
+    alone = np.flatnonzero(~singles)
+    triples = _matches(sums, projected[alone], tolerance)
+    if triples is None:
+        return None
+    pair, third = triples[0], alone[triples[1]]
+    keep = (third > second[pair]) & (pair_mass[pair] + mass[third] <= limit)
+    candidates = [_padded(np.stack([first[pair[keep]], second[pair[keep]], third[keep]], axis=1))]
+    if most >= 4:
+        lower = np.flatnonzero(pair_mass <= limit - 2 * lightest)
+        quadruples = _matches(sums[lower], sums[lower], tolerance)
+        if quadruples is None:
+            return None
+        left, right = lower[quadruples[0]], lower[quadruples[1]]
+        keep = (first[right] > second[left]) & (pair_mass[left] + pair_mass[right] <= limit)
+        left, right = left[keep], right[keep]
+        candidates.append(np.stack([first[left], second[left], first[right], second[right]], axis=1))
+    return _inside(basis, mass, np.concatenate(candidates))
+
+
+def _inside(basis: FloatArray, mass: FloatArray, sets: IntArray) -> IntArray:
+    """Return the sets (rows of four positions, padded with −1) with ‖Yᵀv‖² ≥ ‖v‖²·(1 − `_UNIT_TOLERANCE`)."""
+    members = sets >= 0
+    safe = np.maximum(sets, 0)
+    vectors = np.einsum("sk,skd->sd", np.sqrt(mass)[safe] * members, basis[safe])
+    total = (mass[safe] * members).sum(axis=1)
+    inside = np.einsum("sd,sd->s", vectors, vectors) >= total * (1.0 - _UNIT_TOLERANCE)
+    return np.asarray(sets[inside], dtype=np.int64)
+
+
+def _disjoint(sets: IntArray, mass: FloatArray) -> list[IntArray]:
+    """Return disjoint sets (rows of four positions, padded with −1), smallest first, at most `_ATTACKS_PER_PASS`."""
+    total_mass = np.where(sets >= 0, mass[np.maximum(sets, 0)], 0.0).sum(axis=1)
+    last = sets.max(axis=1)
+    order = np.lexsort((sets[:, 3], sets[:, 2], sets[:, 1], last, sets[:, 0], total_mass))
+    used = np.zeros(mass.size, dtype=np.bool_)
+    chosen: list[IntArray] = []
+    for row in sets[order]:
+        atoms = row[row >= 0]
+        if bool(used[atoms].any()):
+            continue
+        used[atoms] = True
+        chosen.append(atoms.astype(np.int64))
+        if len(chosen) == _ATTACKS_PER_PASS:
+            break
+    return chosen
 
 
 def _reduced_rows(matrix: FloatArray) -> Any:

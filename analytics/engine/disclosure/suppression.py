@@ -1,5 +1,6 @@
 """Primary and complementary suppression, and `protect`: suppress until the joint audit passes."""
 
+import heapq
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -93,50 +94,98 @@ def complementary_suppression(
 
     Within every published parent that has hidden children: while the hidden
     children hold fewer than k respondents (k_sensitive when one of them is
-    sensitive), or exactly one child is hidden (the total minus the others
+    sensitive and not empty), or exactly one child is hidden (the total minus the others
     gives it back), hide the smallest visible child; with no visible child
     left, hide the total. Repeats until no parent changes, since hiding a cell
     can open another parent.
     """
     validate_thresholds(k=k, k_sensitive=k_sensitive)
-    by_id = {cell.id: cell for cell in cells}
-    _check_parents(parents, by_id)
+    _check_parents(parents, {cell.id for cell in cells})
     sizes = {cell.id: cell.n for cell in cells}
-    thresholds = {cell.id: _threshold(cell, k=k, k_sensitive=k_sensitive) for cell in cells}
-    hidden = set(hidden_ids)
-    added: list[str] = []
+    return _Complementary(cells=cells, parents=parents, sizes=sizes, k=k, k_sensitive=k_sensitive).hide(hidden_ids)
 
-    def is_exposed(children: list[str]) -> bool:
-        needed = max(thresholds[child] for child in children)
-        return len(children) == 1 or sum(sizes[child] for child in children) < needed
 
-    changed = True
-    while changed:
-        changed = False
-        for parent in parents:
-            if parent.total_id is not None and parent.total_id in hidden:
+class _Complementary:
+    """Complementary suppression that remembers which parents are settled, for repeated calls in `protect`.
+
+    A parent once processed stays settled until one of its cells is hidden,
+    so each call revisits, in the parents' order and sweep after sweep as
+    before, only the parents that a newly hidden cell touches: the same
+    decisions as sweeping over every parent.
+    """
+
+    def __init__(
+        self, *, cells: Sequence[Cell], parents: Sequence[Parent], sizes: Mapping[str, int], k: int, k_sensitive: int
+    ) -> None:
+        self.parents = list(parents)
+        self.sizes = sizes
+        self.k = k
+        self.thresholds = {cell.id: _threshold(cell, k=k, k_sensitive=k_sensitive) for cell in cells}
+        self.parents_of: dict[str, list[int]] = {}
+        for position, parent in enumerate(self.parents):
+            for cell_id in (*parent.child_ids, *([parent.total_id] if parent.total_id is not None else [])):
+                self.parents_of.setdefault(cell_id, []).append(position)
+        self.hidden: set[str] = set()
+        # Parents to visit (all at first); the one being visited; this sweep's and the next sweep's queues.
+        self.unsettled = set(range(len(self.parents)))
+        self.current = -1
+        self.this_sweep: list[int] = []
+        self.next_sweep: list[int] = []
+
+    def _is_exposed(self, children: list[str]) -> bool:
+        # An empty sensitive cell asks for no more than k: it holds nobody to protect.
+        needed = max((self.thresholds[child] for child in children if self.sizes[child] > 0), default=self.k)
+        return len(children) == 1 or sum(self.sizes[child] for child in children) < needed
+
+    def _mark(self, cell_id: str) -> None:
+        self.hidden.add(cell_id)
+        for position in self.parents_of.get(cell_id, ()):
+            if position == self.current or position in self.unsettled:
                 continue
-            hidden_children = [child for child in parent.child_ids if child in hidden]
-            if not hidden_children or not is_exposed(hidden_children):
-                continue
-            visible = sorted(
-                (child for child in parent.child_ids if child not in hidden),
-                key=lambda child: (sizes[child], parent.child_ids.index(child)),
-            )
-            before = len(added)
-            while visible and is_exposed(hidden_children):
-                child = visible.pop(0)
-                hidden.add(child)
-                hidden_children.append(child)
-                added.append(child)
-            if is_exposed(hidden_children) and parent.total_id is not None:
-                hidden.add(parent.total_id)
-                added.append(parent.total_id)
-            changed |= len(added) > before
-    return added
+            self.unsettled.add(position)
+            # Later in the order: this sweep reaches it; earlier: the next sweep.
+            heapq.heappush(self.this_sweep if position > self.current else self.next_sweep, position)
+
+    def hide(self, hidden_ids: Collection[str]) -> list[str]:
+        """Take these cells as hidden and return the cells complementary suppression adds, in order."""
+        self.current = -1
+        self.this_sweep = sorted(self.unsettled)
+        self.next_sweep = []
+        for cell_id in hidden_ids:
+            if cell_id not in self.hidden:
+                self._mark(cell_id)
+        added: list[str] = []
+        while self.this_sweep:
+            while self.this_sweep:
+                self.current = heapq.heappop(self.this_sweep)
+                self.unsettled.discard(self.current)
+                self._settle(self.parents[self.current], added)
+            self.current, self.this_sweep, self.next_sweep = -1, self.next_sweep, []
+        return added
+
+    def _settle(self, parent: Parent, added: list[str]) -> None:
+        if parent.total_id is not None and parent.total_id in self.hidden:
+            return
+        hidden_children = [child for child in parent.child_ids if child in self.hidden]
+        if not hidden_children or not self._is_exposed(hidden_children):
+            return
+        visible = sorted(
+            (child for child in parent.child_ids if child not in self.hidden),
+            key=lambda child: (self.sizes[child], parent.child_ids.index(child)),
+        )
+        while visible and self._is_exposed(hidden_children):
+            child = visible.pop(0)
+            self._mark(child)
+            hidden_children.append(child)
+            added.append(child)
+        if self._is_exposed(hidden_children) and parent.total_id is not None:
+            self._mark(parent.total_id)
+            added.append(parent.total_id)
 
 
-def _cell_to_suppress(attack: Attack, *, cells: Sequence[Cell], published: Collection[str]) -> str:
+def _cell_to_suppress(
+    attack: Attack, *, cells: Sequence[Cell], sizes: Mapping[str, int], published: Collection[str]
+) -> str:
     """Return the published cell of the attack's combination with the smallest n, the overall total last."""
     order = {cell.id: position for position, cell in enumerate(cells)}
     by_id = {cell.id: cell for cell in cells}
@@ -146,7 +195,7 @@ def _cell_to_suppress(attack: Attack, *, cells: Sequence[Cell], published: Colle
         members = np.fromiter(attack.members, dtype=np.int64)
         involved = [cell_id for cell_id in published if bool(by_id[cell_id].members[members].any())] or list(published)
     ordinary = [cell_id for cell_id in involved if not by_id[cell_id].is_total]
-    return min(ordinary or involved, key=lambda cell_id: (by_id[cell_id].n, order[cell_id]))
+    return min(ordinary or involved, key=lambda cell_id: (sizes[cell_id], order[cell_id]))
 
 
 def protect(
@@ -170,30 +219,32 @@ def protect(
     validate_thresholds(k=k, k_sensitive=k_sensitive)
     auditor = Auditor(cells=cells, k=k, k_sensitive=k_sensitive)
     _check_parents(parents, auditor.index)
-    reasons: dict[str, Reason] = dict.fromkeys(
-        primary_suppression(cells=cells, k=k, k_sensitive=k_sensitive), Reason.PRIMARY
-    )
-    for cell_id in complementary_suppression(
-        cells=cells, parents=parents, hidden_ids=reasons, k=k, k_sensitive=k_sensitive
-    ):
+    sizes = {cell.id: int(size) for cell, size in zip(cells, auditor.sizes, strict=True)}
+    reasons: dict[str, Reason] = {
+        cell.id: Reason.PRIMARY
+        for cell in cells
+        if sizes[cell.id] == 0 or sizes[cell.id] < _threshold(cell, k=k, k_sensitive=k_sensitive)
+    }
+    complementary = _Complementary(cells=cells, parents=parents, sizes=sizes, k=k, k_sensitive=k_sensitive)
+    for cell_id in complementary.hide(reasons):
         reasons[cell_id] = Reason.COMPLEMENTARY
     rounds: list[AuditRound] = []
     while True:
         published = {cell.id for cell in cells if cell.id not in reasons}
         found = False
-        # One pass of the audit may report several sets; one whose combination
-        # lost a cell earlier in the pass is left for the next pass to judge.
-        for attack in auditor.find_attacks(published_ids=published):
+        # One pass of the audit may report several sets; each after the first
+        # is judged against the cells still published (the auditor reads
+        # `reasons` as it goes), and one they no longer isolate is left for the
+        # next pass.
+        for attack in auditor.find_attacks(published_ids=published, withdrawn_ids=reasons):
             if any(cell_id in reasons for cell_id in attack.combination):
                 continue
             found = True
             if max_rounds is not None and len(rounds) == max_rounds:
                 raise AuditNotPassedError(f"the joint audit still finds disclosures after {max_rounds} rounds")
-            chosen = _cell_to_suppress(attack, cells=cells, published=published - set(reasons))
+            chosen = _cell_to_suppress(attack, cells=cells, sizes=sizes, published=published - set(reasons))
             reasons[chosen] = Reason.AUDIT
-            added = complementary_suppression(
-                cells=cells, parents=parents, hidden_ids=reasons, k=k, k_sensitive=k_sensitive
-            )
+            added = complementary.hide([chosen])
             for cell_id in added:
                 reasons[cell_id] = Reason.COMPLEMENTARY
             rounds.append(
