@@ -502,6 +502,16 @@ def pairs(context: Context, query: Any) -> dict[str, Any]:
 # --- Gaps -----------------------------------------------------------------------------------------
 
 
+def _gap_ci_text(cell: dict[str, Any]) -> str:
+    """Return the 95% interval of a gap (Welch), signed; results stored before engine 2026.11.2 have none."""
+    if cell.get("gap_ci_low") is None or cell.get("gap_ci_high") is None:
+        return _("not computed")
+    return _("%(low)s to %(high)s") % {
+        "low": number(cell["gap_ci_low"], signed=True),
+        "high": number(cell["gap_ci_high"], signed=True),
+    }
+
+
 def gaps(context: Context, query: Any) -> dict[str, Any]:
     """Each group's difference from everyone else, per area, flagged ones first."""
     assert context.run is not None  # noqa: S101
@@ -533,8 +543,12 @@ def gaps(context: Context, query: Any) -> dict[str, Any]:
                 "text": number(cell["gap"], signed=True),
                 "tip": charts.cell_tip(label, cell)
                 + "; "
-                + _("everyone else %(rest)s; gap %(gap)s")
-                % {"rest": number(cell["mean"] - cell["gap"]), "gap": number(cell["gap"], signed=True)},
+                + _("everyone else %(rest)s; gap %(gap)s (95%% CI %(gap_ci)s)")
+                % {
+                    "rest": number(cell["mean"] - cell["gap"]),
+                    "gap": number(cell["gap"], signed=True),
+                    "gap_ci": _gap_ci_text(cell),
+                },
             }
         )
     title = _("Gaps by %(dimension)s") % {"dimension": names.dimension(dimension)}
@@ -547,7 +561,7 @@ def gaps(context: Context, query: Any) -> dict[str, Any]:
         if is_hidden:
             table_rows.append(
                 [TableCell(group, is_header=True), TableCell(area)]
-                + [TableCell(HIDDEN_TEXT, is_hidden=True) for _each in range(6)]
+                + [TableCell(HIDDEN_TEXT, is_hidden=True) for _each in range(7)]
             )
         else:
             table_rows.append(
@@ -555,6 +569,7 @@ def gaps(context: Context, query: Any) -> dict[str, Any]:
                     TableCell(group, is_header=True),
                     TableCell(area),
                     TableCell(number(cell["gap"], signed=True), is_flagged=bool(cell["flag"])),
+                    TableCell(_gap_ci_text(cell)),
                     TableCell(number(cell["mean"])),
                     TableCell(_ci_text(cell)),
                     TableCell(number(cell["mean"] - cell["gap"])),
@@ -566,7 +581,7 @@ def gaps(context: Context, query: Any) -> dict[str, Any]:
             [dimension, cell["groups"][0], group, cell["area"], area]
             + [
                 csv_value(None if is_hidden else cell[name], is_hidden=is_hidden)
-                for name in ("gap", "mean", "ci_low", "ci_high", "q_value", "flag")
+                for name in ("gap", "gap_ci_low", "gap_ci_high", "mean", "ci_low", "ci_high", "q_value", "flag")
             ]
             + [csv_value(None if is_hidden else size_text(cell), is_hidden=is_hidden)]
         )
@@ -587,6 +602,7 @@ def gaps(context: Context, query: Any) -> dict[str, Any]:
                 names.dimension(dimension),
                 _("Strain area"),
                 _("Gap"),
+                _("Gap 95% CI"),
                 _("Group mean"),
                 _("95% CI"),
                 _("Everyone else"),
@@ -602,6 +618,8 @@ def gaps(context: Context, query: Any) -> dict[str, Any]:
             "area",
             "area_name",
             "gap",
+            "gap_ci_low",
+            "gap_ci_high",
             "mean",
             "ci_low",
             "ci_high",

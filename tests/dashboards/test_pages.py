@@ -246,6 +246,7 @@ def test_gaps_list_flagged_gaps_first_with_the_group_and_everyone_else(site: Sit
         "Victim & survivor services",
         "Enforcement vs. services",
         "-0.9",
+        "-1.2 to -0.6",
         "2.1",
         "1.8 to 2.4",
         "3.0",
