@@ -156,17 +156,29 @@ def publication_compute(*, wave: Wave, responses: pd.DataFrame, on_stage: Callab
 
 
 def _json_rows(frame: pd.DataFrame, columns: list[str]) -> list[list[Any]]:
-    """Return the frame's rows as JSON-ready lists: NaN and NA become None, numpy scalars plain Python."""
-    values = frame[columns].astype(object).where(frame[columns].notna(), None).to_numpy()
-    return [[_plain(value) for value in row] for row in values.tolist()]
+    """Return the frame's rows as JSON-ready lists: NaN and NA become None, tuples lists, numpy scalars Python.
+
+    Column by column (`tolist` converts in C), then zipped: converting value
+    by value through an object array took most of the store's time.
+    """
+    converted = [_json_column(frame[column]) for column in columns]
+    return [list(row) for row in zip(*converted, strict=True)]
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, tuple):
-        return list(value)
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+def _json_column(column: pd.Series) -> list[Any]:
+    missing = column.isna().to_numpy()
+    if column.dtype.kind == "f":
+        values = column.to_numpy(dtype="float64").tolist()
+    elif column.dtype.kind in "iub":
+        values = column.to_numpy().tolist()
+    else:
+        values = [
+            list(value) if isinstance(value, tuple) else value for value in column.to_numpy(dtype=object).tolist()
+        ]
+        values = [value.item() if isinstance(value, np.generic) else value for value in values]
+    if missing.any():
+        values = [None if is_missing else value for value, is_missing in zip(values, missing.tolist(), strict=True)]
+    return values
 
 
 def _tables(run: AnalyticsRun, publication: Publication) -> list[PublishedTable]:
