@@ -167,6 +167,7 @@ def _json_rows(frame: pd.DataFrame, columns: list[str]) -> list[list[Any]]:
 
 def _json_column(column: pd.Series) -> list[Any]:
     missing = column.isna().to_numpy()
+    values: list[Any]
     if column.dtype.kind == "f":
         values = column.to_numpy(dtype="float64").tolist()
     elif column.dtype.kind in "iub":
