@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from analytics import selectors
 from analytics.engine.disclosure.presentation import HIDDEN_TEXT
@@ -739,7 +740,7 @@ def trends(context: Context, query: Any) -> dict[str, Any]:
                 _("Mean (1-5)"),
                 _("95% CI"),
                 _("n"),
-                _("Change"),
+                pgettext("amount of change between waves", "Change"),
             ],
             rows=table_rows,
         ),
