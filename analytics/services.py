@@ -171,7 +171,8 @@ def _json_column(column: pd.Series) -> list[Any]:
     if column.dtype.kind == "f":
         values = column.to_numpy(dtype="float64").tolist()
     elif column.dtype.kind in "iub":
-        values = column.to_numpy().tolist()
+        # Nullable integers: to_numpy() would turn them into floats when one is missing.
+        values = column.to_numpy(dtype=object, na_value=None).tolist()
     else:
         values = [
             list(value) if isinstance(value, tuple) else value for value in column.to_numpy(dtype=object).tolist()

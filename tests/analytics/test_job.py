@@ -233,3 +233,16 @@ def test_closing_a_wave_computes_its_results_after_the_commit(coalition: Coaliti
     assert run.status == AnalyticsRun.Status.SUCCEEDED
     overall = PublishedTable.objects.get(run=run, table_key="", area="power-1").cells
     assert overall == [[[], 10, None, 2.0, 0.0, 2.0, 2.0, 25.0, None, None, None, None, False, False, None, None]]
+
+
+def test_stored_counts_stay_whole_numbers_next_to_hidden_ones(coalition: Coalition, instrument: Instrument) -> None:
+    wave = closed_wave_with(coalition, instrument, people())
+    run = services.breakdowns_compute(wave_id=wave.pk)
+
+    sectors = PublishedTable.objects.get(run=run, table_key="sector", area="overall").cells
+    shown = [row[1] for row in sectors if not row[13]]
+    hidden = [row[1] for row in sectors if row[13]]
+    # Ten in each of four sectors (one of them hidden by the audit); nine empty ones hidden too.
+    assert (len(shown), len(hidden)) == (3, 10)
+    assert [(type(count), count) for count in shown] == [(int, 10)] * 3
+    assert hidden == [None] * 10
