@@ -57,7 +57,8 @@ class PublishedTable(models.Model):
     """One measure of one fixed table of a run, e.g. sector × gender on the area "power".
 
     `cells` holds the table's rows as lists in the order of `CELL_FIELDS`
-    (analytics.selectors); a hidden row has every statistic null.
+    (analytics.selectors); a hidden cell is stored as `[groups]` alone (read
+    back with every figure null by `analytics.selectors.cell_fields`).
     """
 
     run = models.ForeignKey(AnalyticsRun, on_delete=models.CASCADE, related_name="tables")

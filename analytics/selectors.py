@@ -91,7 +91,13 @@ def _tables(run: AnalyticsRun, table_filter: TableFilter) -> QuerySet[PublishedT
 
 
 def cell_fields(row: Sequence[Any]) -> dict[str, Any]:
-    """Return a stored row as a dict of `CELL_FIELDS`; fields newer than the row's engine version are None."""
+    """Return a stored row as a dict of `CELL_FIELDS`.
+
+    A hidden cell is stored as `[groups]`: every figure None, `suppressed`
+    true. Fields newer than the row's engine version are None.
+    """
+    if len(row) == 1:
+        return {**dict.fromkeys(CELL_FIELDS), "groups": row[0], "suppressed": True}
     return {name: row[index] if index < len(row) else None for index, name in enumerate(CELL_FIELDS)}
 
 

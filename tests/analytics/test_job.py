@@ -15,6 +15,7 @@ from analytics import services, tasks
 from analytics.engine import ENGINE_VERSION
 from analytics.engine.publication import publish
 from analytics.models import AnalyticsRun, PublishedPairMatrix, PublishedTable
+from analytics.selectors import cell_fields
 from surveys import services as survey_services
 from surveys.models import Coalition, Instrument, Wave
 from tests.analytics.conftest import Person, closed_wave_with
@@ -239,10 +240,27 @@ def test_stored_counts_stay_whole_numbers_next_to_hidden_ones(coalition: Coaliti
     wave = closed_wave_with(coalition, instrument, people())
     run = services.breakdowns_compute(wave_id=wave.pk)
 
-    sectors = PublishedTable.objects.get(run=run, table_key="sector", area="overall").cells
-    shown = [row[1] for row in sectors if not row[13]]
-    hidden = [row[1] for row in sectors if row[13]]
+    sectors = [
+        cell_fields(row) for row in PublishedTable.objects.get(run=run, table_key="sector", area="overall").cells
+    ]
+    shown = [cell["n"] for cell in sectors if not cell["suppressed"]]
+    hidden = [cell["n"] for cell in sectors if cell["suppressed"]]
     # Ten in each of four sectors (one of them hidden by the audit); nine empty ones hidden too.
     assert (len(shown), len(hidden)) == (3, 10)
     assert [(type(count), count) for count in shown] == [(int, 10)] * 3
     assert hidden == [None] * 10
+
+
+def test_a_hidden_cell_is_stored_as_its_groups_alone(coalition: Coalition, instrument: Instrument) -> None:
+    wave = closed_wave_with(coalition, instrument, people())
+    run = services.breakdowns_compute(wave_id=wave.pk)
+
+    rows = PublishedTable.objects.get(run=run, table_key="sector", area="overall").cells
+    business = next(row for row in rows if row[0] == ["business"])
+    assert business == [["business"]]
+    assert cell_fields(business) == {
+        **dict.fromkeys(["n", "n_label", "mean", "sd", "ci_low", "ci_high", "score_100", "gap"]),
+        **dict.fromkeys(["p_value", "q_value", "hedges_g", "flag", "gap_ci_low", "gap_ci_high"]),
+        "groups": ["business"],
+        "suppressed": True,
+    }
