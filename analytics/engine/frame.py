@@ -65,7 +65,10 @@ def responses_frame(rows: Iterable[tuple[str, Mapping[str, Any]]]) -> pd.DataFra
     for sector, answer in rows:
         sectors.append(sector)
         answers.append(answer)
-    frame = pd.DataFrame.from_records(answers) if answers else pd.DataFrame(index=pd.RangeIndex(0))
+    # One row per response even when every answers dict is empty (from_records would give 0 rows).
+    frame = (
+        pd.DataFrame(answers, index=pd.RangeIndex(len(answers))) if answers else pd.DataFrame(index=pd.RangeIndex(0))
+    )
     frame.insert(0, SECTOR, pd.Series(sectors, index=frame.index, dtype=object))
     return frame
 

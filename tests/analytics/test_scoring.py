@@ -198,3 +198,9 @@ def test_responses_frame_of_no_rows_has_only_the_sector_column() -> None:
 
     assert list(frame.columns) == ["sector"]
     assert len(frame) == 0
+
+
+def test_the_frame_keeps_one_row_per_response_when_nobody_answered_anything() -> None:
+    responses = responses_frame([("faith", {}), ("health", {})])
+
+    assert responses.to_dict(orient="list") == {"sector": ["faith", "health"]}
