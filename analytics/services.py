@@ -22,7 +22,15 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from analytics.engine import ENGINE_VERSION
-from analytics.engine.frame import PAIR_PREFIX, SECTOR, dimensions, responses_frame, scale_items
+from analytics.engine.frame import (
+    NO_RELATIONSHIP,
+    NOT_APPLICABLE,
+    PAIR_PREFIX,
+    SECTOR,
+    dimensions,
+    responses_frame,
+    scale_items,
+)
 from analytics.engine.publication import PAIR_COLUMNS, PUBLISHED_COLUMNS, Publication, publish
 from analytics.models import AnalyticsRun, PublishedPairMatrix, PublishedTable
 from surveys.models import Response, Wave
@@ -128,8 +136,18 @@ def _responses_copy(*, wave_id: int, keys: list[str], scale_keys: Collection[str
     names = [SECTOR, *keys]
     if not buffer.getbuffer().nbytes:
         return pd.DataFrame({name: pd.Series(dtype=object) for name in names})
-    # Unquoted empty fields are SQL NULL (a skipped question); no other value is empty.
-    frame = pd.read_csv(buffer, header=None, names=names, dtype=object, keep_default_na=False, na_values=[""])
+    # Unquoted empty fields are SQL NULL (a skipped question); no other value is empty. Scale items
+    # and pair ratings are parsed as numbers straight away: "na" (don't know) and "none" (no
+    # working relationship) are missing values to the engine, like a skipped question.
+    numeric = [key for key in keys if key in scale_keys or key.startswith(PAIR_PREFIX)]
+    frame = pd.read_csv(
+        buffer,
+        header=None,
+        names=names,
+        dtype={name: ("float64" if name in numeric else object) for name in names},
+        keep_default_na=False,
+        na_values={name: (["", NOT_APPLICABLE, NO_RELATIONSHIP] if name in numeric else [""]) for name in names},
+    )
     # Only social-location answers can be lists (multi-select); scale items and pair ratings never are.
     for key in (key for key in keys if not key.startswith(PAIR_PREFIX) and key not in scale_keys):
         column = frame[key]
