@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from analytics import selectors
+from analytics.engine.publication import FIGURE_COLUMNS
 from analytics.models import AnalyticsRun
 from surveys.models import Wave
 
@@ -45,22 +46,7 @@ _cell = inline_serializer(
         "area": serializers.CharField(),
         "n": serializers.IntegerField(allow_null=True),
         "n_label": serializers.CharField(allow_null=True),
-        **{
-            name: serializers.FloatField(allow_null=True)
-            for name in (
-                "mean",
-                "sd",
-                "ci_low",
-                "ci_high",
-                "score_100",
-                "gap",
-                "gap_ci_low",
-                "gap_ci_high",
-                "p_value",
-                "q_value",
-                "hedges_g",
-            )
-        },
+        **{name: serializers.FloatField(allow_null=True) for name in FIGURE_COLUMNS if name != "n"},
         "flag": serializers.BooleanField(allow_null=True),
         "suppressed": serializers.BooleanField(),
     },

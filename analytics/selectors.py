@@ -7,28 +7,13 @@ from typing import Any
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Count, QuerySet
 
+from analytics.engine.publication import PUBLISHED_COLUMNS
 from analytics.models import AnalyticsRun, PublishedPairMatrix, PublishedTable
 from surveys.models import Invitation, Member, Wave
 
-CELL_FIELDS = (
-    "groups",
-    "n",
-    "n_label",
-    "mean",
-    "sd",
-    "ci_low",
-    "ci_high",
-    "score_100",
-    "gap",
-    "p_value",
-    "q_value",
-    "hedges_g",
-    "flag",
-    "suppressed",
-    # Added in engine 2026.11.2: runs stored before have no value for these (read as null).
-    "gap_ci_low",
-    "gap_ci_high",
-)
+# A stored row: the groups, then every published column after the labels (publication.PUBLISHED_COLUMNS).
+# `gap_ci_low` and `gap_ci_high` came last in engine 2026.11.2: rows stored before read them as null.
+CELL_FIELDS = ("groups", *PUBLISHED_COLUMNS[4:])
 PAIR_FIELDS = ("rater_sector", "rated_sector", "n", "mean", "asymmetry", "flag", "suppressed")
 RESULT_ROLES = (Member.Role.LEADER, Member.Role.RESEARCHER, Member.Role.STEWARD)
 MEASURES = ("overall", "area", "item")

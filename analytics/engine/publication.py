@@ -52,27 +52,23 @@ from analytics.engine.disclosure import Cell, Parent, cells_from_masks, protect
 from analytics.engine.disclosure.joint_audit import MINIMUM_K, MINIMUM_K_SENSITIVE, validate_thresholds
 from analytics.engine.frame import SECTOR, area_slugs, scale_items
 from analytics.engine.scoring import to_100
-from analytics.engine.statistics import ALPHA, GAP_THRESHOLD, benjamini_hochberg, flags
+from analytics.engine.statistics import ALPHA, GAP_THRESHOLD, STATISTIC_COLUMNS, benjamini_hochberg, flags
 
 OVERALL_ID = "overall"
 SENSITIVE_SIZE_LABEL = "10 or more"
+# The figures of a published cell that are numbers, each null in a hidden cell.
+FIGURE_COLUMNS = [
+    *(column for column in STATISTIC_COLUMNS if column != "flag"),
+    "gap_ci_low",
+    "gap_ci_high",
+]
+# Labels, then n and its label, the statistics, `suppressed`, and the gap's interval (added last,
+# in engine 2026.11.2, so that stored rows of earlier versions still line up).
 PUBLISHED_COLUMNS = [
-    "dimensions",
-    "groups",
-    "measure",
-    "area",
+    *("dimensions", "groups", "measure", "area"),
     "n",
     "n_label",
-    "mean",
-    "sd",
-    "ci_low",
-    "ci_high",
-    "score_100",
-    "gap",
-    "p_value",
-    "q_value",
-    "hedges_g",
-    "flag",
+    *STATISTIC_COLUMNS[1:],
     "suppressed",
     "gap_ci_low",
     "gap_ci_high",
@@ -336,20 +332,7 @@ def _formatted(raw: pd.DataFrame, *, suppressed: np.ndarray, gap_threshold: floa
     cells.loc[sensitive, ["sd", "p_value", "q_value", "hedges_g"]] = np.nan
     cells.loc[sensitive, "n"] = pd.NA
     cells["n_label"] = pd.Series([SENSITIVE_SIZE_LABEL if flag else None for flag in sensitive], dtype=object)
-    statistics = [
-        "n",
-        "mean",
-        "sd",
-        "ci_low",
-        "ci_high",
-        "score_100",
-        "gap",
-        "p_value",
-        "q_value",
-        "hedges_g",
-        "gap_ci_low",
-        "gap_ci_high",
-    ]
+    statistics = FIGURE_COLUMNS
     cells.loc[suppressed, statistics] = np.nan
     cells.loc[suppressed, "n"] = pd.NA
     cells["flag"] = cells["flag"].astype(object)
