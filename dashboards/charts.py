@@ -154,6 +154,21 @@ HEATMAP_CELL_HEIGHT = 34
 CHARACTER_WIDTH = 6.6  # px per character at 13px, generous so that long Spanish names are not cut
 
 
+# Heatmap labels longer than this are shortened on the drawing (full text in the tooltip and table).
+HEATMAP_LABEL_CHARACTERS = 20
+
+
+def shorten(label: str, characters: int) -> str:
+    """Return `label` cut to `characters` with an ellipsis, at a word boundary where one is near."""
+    if len(label) <= characters:
+        return label
+    cut = label[: characters - 1]
+    space = cut.rfind(" ")
+    if space >= characters // 2:
+        cut = cut[:space]
+    return cut.rstrip(" ,&·-") + "…"
+
+
 def text_width(labels: list[str], *, minimum: int = 80) -> int:
     """Return room for the longest label, estimated from its length (the server has no font metrics)."""
     return max([minimum, *[int(len(label) * CHARACTER_WIDTH) + 16 for label in labels]])
@@ -167,8 +182,18 @@ def heatmap_drawing(
     column_labels: list[str],
     cells: list[list[dict[str, Any]]],
 ) -> dict[str, Any]:
-    """Lay out a grid. Each cell dict needs `text`, `fill`, `text_fill`, `tip`, `is_hidden`, `is_outlined`."""
-    label_width = text_width(row_labels)
+    """Lay out a grid. Each cell dict needs `text`, `fill`, `text_fill`, `tip`, `is_hidden`, `is_outlined`.
+
+    Long labels are shortened on the drawing (the full label is in each
+    cell's tooltip, the `<title>` of the label and the table view), so that
+    the cells start within a phone's width.
+    """
+    full_row_labels = row_labels
+    row_labels = [shorten(label, HEATMAP_LABEL_CHARACTERS) for label in row_labels]
+    full_column_labels = column_labels
+    column_labels = [shorten(label, HEATMAP_LABEL_CHARACTERS) for label in column_labels]
+    # The width estimate has no font metrics: a margin keeps wide glyphs clear of the left edge.
+    label_width = text_width(row_labels) + 14
     # Column labels are turned 60°: they need about 0.87 of their length upwards and half to the right.
     longest = text_width(column_labels)
     header_height = int(longest * 0.87) + 20
@@ -177,6 +202,7 @@ def heatmap_drawing(
     columns = [
         {
             "label": label,
+            "full_label": full_column_labels[index],
             "x": label_width + index * HEATMAP_CELL_WIDTH + HEATMAP_CELL_WIDTH // 2,
             "y": header_height - 8,
         }
@@ -199,7 +225,15 @@ def heatmap_drawing(
                     "text_y": y + HEATMAP_CELL_HEIGHT // 2 + 4,
                 }
             )
-        rows.append({"label": label, "label_x": label_width - 8, "label_y": y + 21, "cells": row_cells})
+        rows.append(
+            {
+                "label": label,
+                "full_label": full_row_labels[row_index],
+                "label_x": label_width - 8,
+                "label_y": y + 21,
+                "cells": row_cells,
+            }
+        )
     return {"id": chart_id, "title": title, "width": width, "height": height, "columns": columns, "rows": rows}
 
 
