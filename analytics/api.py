@@ -129,7 +129,7 @@ def _no_results_detail(wave: Wave, latest: AnalyticsRun | None) -> str:
     return _("The results could not be computed: %(reason)s") % {"reason": latest.error}
 
 
-def _table_filter(query: dict[str, str], run: AnalyticsRun | None, *, trends: bool = False) -> selectors.TableFilter:
+def _table_filter(query: dict[str, str], run: AnalyticsRun | None) -> selectors.TableFilter:
     dimensions: tuple[str, ...] | None = None
     if "dimension" in query:
         dimensions = () if query["dimension"] == "overall" else tuple(query["dimension"].split(","))
@@ -148,7 +148,6 @@ def _table_filter(query: dict[str, str], run: AnalyticsRun | None, *, trends: bo
             raise ValidationError({"detail": _("There is no table %(value)s.") % {"value": query["dimension"]}})
         if area is not None and area not in areas:
             raise ValidationError({"detail": _("There is no area or item %(value)s.") % {"value": area}})
-    del trends
     return selectors.TableFilter(dimensions=dimensions, measure=measure, area=area)
 
 
@@ -191,10 +190,11 @@ class WaveBreakdownsApi(APIView):
         run = selectors.run_published(wave=wave)
         table_filter = _table_filter(query, run)
         page = _page(query)
-        body: dict[str, Any] = {"wave": _wave_summary(wave), "results": _run_summary(selectors.run_latest(wave=wave))}
+        latest = selectors.run_latest(wave=wave)
+        body: dict[str, Any] = {"wave": _wave_summary(wave), "results": _run_summary(latest)}
         cells = selectors.breakdown_cells(run=run, table_filter=table_filter) if run is not None else []
         if run is None:
-            body["detail"] = _no_results_detail(wave, selectors.run_latest(wave=wave))
+            body["detail"] = _no_results_detail(wave, latest)
         pages = max(1, -(-len(cells) // PAGE_SIZE))
         if page > pages:
             raise ValidationError({"detail": _("There are only %(pages)s pages.") % {"pages": pages}})
@@ -279,7 +279,7 @@ class WaveTrendsApi(APIView):
         query = _query(request, ("dimension", "measure", "area"))
         wave = _wave_for(request, wave_id)
         run = selectors.run_published(wave=wave)
-        table_filter = _table_filter(query, run, trends=True)
+        table_filter = _table_filter(query, run)
         body: dict[str, Any] = {"wave": _wave_summary(wave)}
         if run is None:
             body.update(waves=[], series=[], detail=_no_results_detail(wave, selectors.run_latest(wave=wave)))

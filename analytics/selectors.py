@@ -65,14 +65,17 @@ class TableFilter:
 
 
 def _tables(run: AnalyticsRun, table_filter: TableFilter) -> QuerySet[PublishedTable]:
-    tables = PublishedTable.objects.filter(run=run)
+    return _narrowed(PublishedTable.objects.filter(run=run), table_filter).order_by("position")
+
+
+def _narrowed(tables: QuerySet[PublishedTable], table_filter: TableFilter) -> QuerySet[PublishedTable]:
     if table_filter.dimensions is not None:
         tables = tables.filter(table_key=",".join(table_filter.dimensions))
     if table_filter.measure is not None:
         tables = tables.filter(measure=table_filter.measure)
     if table_filter.area is not None:
         tables = tables.filter(area=table_filter.area)
-    return tables.order_by("position")
+    return tables
 
 
 def cell_fields(row: Sequence[Any]) -> dict[str, Any]:
@@ -145,13 +148,7 @@ def trend_series(*, wave: Wave, table_filter: TableFilter) -> tuple[list[Wave], 
     waves = waves_closed_until(wave=wave)
     runs = _published_runs(waves)
     run_wave = {run.pk: run.wave_id for run in runs.values()}
-    tables = PublishedTable.objects.filter(run__in=list(runs.values()))
-    if table_filter.dimensions is not None:
-        tables = tables.filter(table_key=",".join(table_filter.dimensions))
-    if table_filter.measure is not None:
-        tables = tables.filter(measure=table_filter.measure)
-    if table_filter.area is not None:
-        tables = tables.filter(area=table_filter.area)
+    tables = _narrowed(PublishedTable.objects.filter(run__in=list(runs.values())), table_filter)
     values: dict[tuple[Any, ...], dict[int, dict[str, Any]]] = {}
     order: list[tuple[Any, ...]] = []
     current_run = runs.get(wave.pk)

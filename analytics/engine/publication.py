@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 
 from analytics.engine.breakdowns import GroupSet, breakdown_cells, group_sets, pair_matrix
-from analytics.engine.disclosure import Cell, Parent, cells_from_masks, protect
+from analytics.engine.disclosure import Cell, Parent, cells_from_masks, complementary_by_size, protect
 from analytics.engine.disclosure.joint_audit import MINIMUM_K, MINIMUM_K_SENSITIVE, validate_thresholds
 from analytics.engine.frame import SECTOR, area_slugs, scale_items
 from analytics.engine.scoring import to_100
@@ -132,50 +132,6 @@ def disclosure_problem(sets: Sequence[GroupSet]) -> tuple[list[Cell], list[Paren
             parents.append(Parent(total_id=total, child_ids=tuple(children)))
     cells = cells_from_masks(masks, sensitive_ids=sensitive, total_ids={OVERALL_ID})
     return cells, parents
-
-
-def _complementary_by_size(
-    *,
-    parents: Sequence[Parent],
-    sizes: Mapping[str, int],
-    thresholds: Mapping[str, int],
-    hidden: set[str],
-    floor: int,
-) -> None:
-    """Rule 3 on one measure's n: hide siblings until each parent's hidden children hold enough (in place).
-
-    A worklist: a parent is looked at again only when one of its children is
-    newly hidden. `floor` (k) is what a parent of empty hidden children needs.
-    """
-    children_of: dict[str, list[int]] = {}
-    for index, parent in enumerate(parents):
-        for child in parent.child_ids:
-            children_of.setdefault(child, []).append(index)
-
-    def is_exposed(children: list[str]) -> bool:
-        # An empty sensitive group asks for no more than k: it holds nobody to protect.
-        needed = max((thresholds[child] for child in children if sizes[child] > 0), default=floor)
-        return len(children) == 1 or sum(sizes[child] for child in children) < needed
-
-    def hide(cell: str) -> None:
-        hidden.add(cell)
-        pending.extend(children_of.get(cell, ()))
-
-    pending = list(range(len(parents)))
-    while pending:
-        parent = parents[pending.pop()]
-        if parent.total_id is not None and parent.total_id in hidden:
-            continue
-        hidden_children = [child for child in parent.child_ids if child in hidden]
-        if not hidden_children or not is_exposed(hidden_children):
-            continue
-        visible = sorted((c for c in parent.child_ids if c not in hidden), key=lambda c: (sizes[c], c))
-        while visible and is_exposed(hidden_children):
-            child = visible.pop(0)
-            hide(child)
-            hidden_children.append(child)
-        if is_exposed(hidden_children) and parent.total_id is not None:
-            hide(parent.total_id)
 
 
 def publish(
@@ -288,7 +244,7 @@ def _hidden_for_measure(
     thresholds = {identifier: k_sensitive if group_sensitive.get(identifier, False) else k for identifier in sizes}
     hidden = {identifier for identifier in hidden_groups if identifier in sizes}
     hidden |= {identifier for identifier, size in sizes.items() if size < thresholds[identifier]}
-    _complementary_by_size(parents=parents, sizes=sizes, thresholds=thresholds, hidden=hidden, floor=k)
+    hidden.update(complementary_by_size(parents=parents, sizes=sizes, thresholds=thresholds, hidden_ids=hidden, k=k))
     return _in(ids, hidden)
 
 

@@ -426,7 +426,8 @@ def test_complementary_suppression_carried_between_rounds_decides_like_a_fresh_s
     sizes = {cell.id: cell.n for cell in cells}
     generator = np.random.default_rng(3000 + seed)
     ids = [cell.id for cell in cells]
-    carried = _Complementary(cells=cells, parents=parents, sizes=sizes, k=K, k_sensitive=K_SENSITIVE)
+    thresholds = {cell.id: K_SENSITIVE if cell.is_sensitive else K for cell in cells}
+    carried = _Complementary(parents=parents, sizes=sizes, thresholds=thresholds, k=K)
     hidden = [cell.id for cell in cells if 0 < cell.n < K]
     hidden += carried.hide(hidden)
     for _round in range(15):

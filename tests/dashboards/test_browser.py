@@ -7,7 +7,6 @@ leader guide uses (docs/screenshots/dashboards-*.png).
 """
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,23 +16,9 @@ from django.core.management import call_command
 
 from analytics.engine.disclosure.presentation import format_mean
 from surveys.models import Wave
+from tests.browser import BROWSER_MARKS, CHROMIUM, CHROMIUM_ARGS, DESKTOP, PHONE
 
-CHROMIUM = shutil.which("chromium")
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make browser)"),
-]
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 900}
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+pytestmark = BROWSER_MARKS
 # Screenshots for the docs, only when asked for (a test run leaves the checkout unchanged):
 #   DASHBOARD_SCREENSHOTS_DIR=docs/screenshots make test PYTEST_ARGS=tests/dashboards/test_browser.py
 SCREENSHOTS = Path(os.environ["DASHBOARD_SCREENSHOTS_DIR"]) if os.environ.get("DASHBOARD_SCREENSHOTS_DIR") else None

@@ -6,7 +6,6 @@ and zero axe-core accessibility violations on every survey page.
 """
 
 import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,25 +14,10 @@ import pytest
 from django.conf import LazySettings
 
 from surveys.models import Invitation, PendingSubmission
+from tests.browser import BROWSER_MARKS, CHROMIUM, CHROMIUM_ARGS, DESKTOP, PHONE
 from tests.conftest import OpenWave
 
-CHROMIUM = shutil.which("chromium")
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (make browser)"),
-]
-PHONE = {"width": 390, "height": 844}
-DESKTOP = {"width": 1280, "height": 900}
-# As root in a sandbox with no internet: no sandboxing, no background traffic.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+pytestmark = BROWSER_MARKS
 SCREENSHOTS = Path(os.environ.get("SCREENSHOTS_DIR", Path(__file__).resolve().parents[1] / "artifacts"))
 
 

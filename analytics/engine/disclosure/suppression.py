@@ -102,7 +102,25 @@ def complementary_suppression(
     validate_thresholds(k=k, k_sensitive=k_sensitive)
     _check_parents(parents, {cell.id for cell in cells})
     sizes = {cell.id: cell.n for cell in cells}
-    return _Complementary(cells=cells, parents=parents, sizes=sizes, k=k, k_sensitive=k_sensitive).hide(hidden_ids)
+    thresholds = {cell.id: _threshold(cell, k=k, k_sensitive=k_sensitive) for cell in cells}
+    return _Complementary(parents=parents, sizes=sizes, thresholds=thresholds, k=k).hide(hidden_ids)
+
+
+def complementary_by_size(
+    *,
+    parents: Sequence[Parent],
+    sizes: Mapping[str, int],
+    thresholds: Mapping[str, int],
+    hidden_ids: Collection[str],
+    k: int = MINIMUM_K,
+) -> list[str]:
+    """`complementary_suppression` on given sizes and thresholds instead of cells' members.
+
+    For one measure's n (item nonresponse makes it smaller than the group's),
+    where only the counts are known. Every id a parent names needs a size and
+    a threshold.
+    """
+    return _Complementary(parents=parents, sizes=sizes, thresholds=thresholds, k=k).hide(hidden_ids)
 
 
 class _Complementary:
@@ -115,12 +133,12 @@ class _Complementary:
     """
 
     def __init__(
-        self, *, cells: Sequence[Cell], parents: Sequence[Parent], sizes: Mapping[str, int], k: int, k_sensitive: int
+        self, *, parents: Sequence[Parent], sizes: Mapping[str, int], thresholds: Mapping[str, int], k: int
     ) -> None:
         self.parents = list(parents)
         self.sizes = sizes
         self.k = k
-        self.thresholds = {cell.id: _threshold(cell, k=k, k_sensitive=k_sensitive) for cell in cells}
+        self.thresholds = thresholds
         self.parents_of: dict[str, list[int]] = {}
         for position, parent in enumerate(self.parents):
             for cell_id in (*parent.child_ids, *([parent.total_id] if parent.total_id is not None else [])):
@@ -220,12 +238,11 @@ def protect(
     auditor = Auditor(cells=cells, k=k, k_sensitive=k_sensitive)
     _check_parents(parents, auditor.index)
     sizes = {cell.id: int(size) for cell, size in zip(cells, auditor.sizes, strict=True)}
+    thresholds = {cell.id: _threshold(cell, k=k, k_sensitive=k_sensitive) for cell in cells}
     reasons: dict[str, Reason] = {
-        cell.id: Reason.PRIMARY
-        for cell in cells
-        if sizes[cell.id] == 0 or sizes[cell.id] < _threshold(cell, k=k, k_sensitive=k_sensitive)
+        cell_id: Reason.PRIMARY for cell_id, size in sizes.items() if size == 0 or size < thresholds[cell_id]
     }
-    complementary = _Complementary(cells=cells, parents=parents, sizes=sizes, k=k, k_sensitive=k_sensitive)
+    complementary = _Complementary(parents=parents, sizes=sizes, thresholds=thresholds, k=k)
     for cell_id in complementary.hide(reasons):
         reasons[cell_id] = Reason.COMPLEMENTARY
     rounds: list[AuditRound] = []
