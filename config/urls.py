@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 
 from analytics.urls import api_urlpatterns as analytics_api
+from exports.urls import api_urlpatterns as exports_api
 from surveys.urls import staff_urlpatterns, survey_urlpatterns
 
 urlpatterns = [
@@ -13,9 +14,11 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("dashboards/", include("dashboards.urls")),
+    path("exports/", include("exports.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("surveys.api.urls")),
     path("api/v1/", include(analytics_api)),
+    path("api/v1/", include(exports_api)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),

@@ -162,13 +162,22 @@ class RosterChange(models.Model):
 
 
 class AuditEvent(models.Model):
-    """Something a steward or admin did that changes what a wave holds, kept for review."""
+    """Something a steward, admin or researcher did to a coalition's data or access to it, kept for review."""
 
     class Action(models.TextChoices):
         RESPONSES_IMPORTED = "responses-imported", _("responses imported")
         SECTOR_CHANGED = "sector-changed", _("sector changed")
+        ACCESS_GRANTED = "access-granted", _("researcher access granted")
+        ACCESS_REVOKED = "access-revoked", _("researcher access revoked")
+        AGREEMENT_ACCEPTED = "agreement-accepted", _("data-use agreement accepted")
+        EXPORT_REQUESTED = "export-requested", _("export requested")
+        EXPORT_DOWNLOADED = "export-downloaded", _("export downloaded")
 
-    coalition = models.ForeignKey(Coalition, on_delete=models.CASCADE, related_name="audit_events")
+    # Empty only for an event that concerns no coalition yet (an agreement accepted before any grant):
+    # the platform admins read those.
+    coalition = models.ForeignKey(
+        Coalition, on_delete=models.CASCADE, related_name="audit_events", null=True, blank=True
+    )
     action = models.CharField(_("action"), max_length=32, choices=Action.choices)
     actor = models.CharField(_("by"), max_length=150, blank=True)
     detail = models.CharField(_("detail"), max_length=300, blank=True)

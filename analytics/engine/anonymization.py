@@ -428,6 +428,7 @@ def anonymize(
     k_lived: int = 10,
     max_suppressed_share: float = MAX_SUPPRESSED_SHARE,
     sensitive_sectors: Iterable[str] | None = None,
+    minimum_levels: Mapping[str, int] | None = None,
 ) -> Anonymization:
     """Return k-anonymous quasi-identifiers for `responses` (see the module docstring).
 
@@ -438,6 +439,9 @@ def anonymize(
     ValueError for thresholds below rule 1's, a share above 5%, or a
     hierarchy that does not cover an option of the instrument, and
     AnonymizationError when the responses are fewer than k.
+    `minimum_levels` (QI slug → level) starts the search higher than level 0,
+    e.g. when the joint audit against a wave's published tables asks for a
+    coarser release (a level above a QI's top is its top).
     """
     validate_thresholds(k=k, k_sensitive=k_lived)
     if not 0 <= max_suppressed_share <= MAX_SUPPRESSED_SHARE:
@@ -485,7 +489,9 @@ def anonymize(
         budget=budget,
         rows=rows,
     )
-    levels = [0] * len(coded)
+    levels = [
+        min(max(0, int((minimum_levels or {}).get(item.hierarchy.slug, 0))), item.hierarchy.top) for item in coded
+    ]
     steps: list[dict[str, Any]] = []
     while (suppressed := search.suppression(levels)) is None:
         candidates: list[tuple[int, bool, int, int, int]] = []

@@ -6,6 +6,7 @@ embedded default: SQLite and Celery tasks executed in-process.
 """
 
 from datetime import timedelta
+from pathlib import Path
 
 from django.utils.translation import gettext_lazy as _
 
@@ -29,6 +30,7 @@ INSTALLED_APPS = [
     "surveys",
     "analytics",
     "dashboards",
+    "exports",
 ]
 
 MIDDLEWARE = [
@@ -153,6 +155,8 @@ CELERY_BEAT_SCHEDULE = {
     "send-due-reminders": {"task": "email.send_due_reminders", "schedule": timedelta(hours=1)},
     "clear-expired-sessions": {"task": "surveys.clear_expired_sessions", "schedule": timedelta(hours=6)},
     "reset-stuck-analytics-runs": {"task": "analytics.reset_stuck_runs", "schedule": timedelta(minutes=5)},
+    "reset-stuck-exports": {"task": "exports.reset_stuck_exports", "schedule": timedelta(minutes=5)},
+    "delete-expired-exports": {"task": "exports.delete_expired_exports", "schedule": timedelta(hours=1)},
 }
 
 if REDIS_URL:
@@ -206,6 +210,11 @@ SURVEY_EXIT_URL = env.str("SURVEY_EXIT_URL", default="https://www.wikipedia.org/
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 # The pending pool is released while a wave is open only in batches this big.
 PENDING_RELEASE_MIN_BATCH = env.int("PENDING_RELEASE_MIN_BATCH", default=10)
+# Researcher exports: where the zips are written (shared by the exports workers and the web
+# servers, never served as static files), how long and how often a ready zip can be downloaded.
+EXPORTS_ROOT = Path(env.str("EXPORTS_ROOT", default=str(BASE_DIR / "var" / "exports")))
+EXPORT_DOWNLOAD_HOURS = env.int("EXPORT_DOWNLOAD_HOURS", default=72)
+EXPORT_MAX_DOWNLOADS = env.int("EXPORT_MAX_DOWNLOADS", default=3)
 # Largest accepted submission body, in bytes.
 SUBMISSION_MAX_BYTES = env.int("SUBMISSION_MAX_BYTES", default=64 * 1024)
 

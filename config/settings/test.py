@@ -21,3 +21,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # without waiting, which would make the concurrency tests meaningless.
     # One file per run, so that two runs on one machine never share it.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test-{os.getpid()}.sqlite3")}  # noqa: F405
+
+# One exports folder per run, like the database file.
+EXPORTS_ROOT = BASE_DIR / "var" / f"test-exports-{os.getpid()}"

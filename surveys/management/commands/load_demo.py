@@ -20,6 +20,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
+from exports import services as export_services
 from surveys import demo, selectors, services, tokens
 from surveys.answers import answers_clean
 from surveys.models import Coalition, Instrument, Invitation, Member, PendingSubmission, Wave
@@ -57,7 +58,10 @@ STEWARD_PERMISSIONS = (
     "add_coalition",
     "change_coalition",
     "view_rosterchange",
+    "view_auditevent",
     "view_instrument",
+    "view_researchgrant",
+    "add_researchgrant",
 )
 
 # Past waves open on the first day of the quarter and run three weeks.
@@ -90,6 +94,9 @@ class Command(BaseCommand):
                 self._roster_import(coalition, plan)
                 self._waves_load(coalition, instrument, plan)
             self._users_link(coalition, plan, users)
+            # The demo researcher may export the demo coalition; they accept the agreement themselves.
+            export_services.agreement_ensure_default()
+            export_services.grant_give(researcher=users["researcher"], coalition=coalition, by=users["steward"])
         self._report(coalition)
 
     # --- Logins ---------------------------------------------------------------
@@ -98,7 +105,9 @@ class Command(BaseCommand):
         """Create the demo logins that are absent; leave existing ones as they are."""
         user_model = get_user_model()
         permissions = list(
-            Permission.objects.filter(content_type__app_label="surveys", codename__in=STEWARD_PERMISSIONS)
+            Permission.objects.filter(
+                content_type__app_label__in=("surveys", "exports"), codename__in=STEWARD_PERMISSIONS
+            )
         )
         if len(permissions) != len(STEWARD_PERMISSIONS):
             raise CommandError("The surveys permissions are missing; run `manage.py migrate` first.")

@@ -1,0 +1,120 @@
+"""Admin pages of researcher access: grants (admins and the coalition's stewards), agreements and exports (admins).
+
+Grants are given and revoked through the services, so that each change is
+in the coalition's audit log; they are never edited or deleted.
+"""
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+
+from exports import selectors, services
+from exports.models import AgreementAcceptance, DataUseAgreement, Export, ResearchGrant
+from surveys import selectors as survey_selectors
+from surveys.admin import StewardScopedAdmin
+from surveys.models import Member
+
+
+@admin.register(ResearchGrant)
+class ResearchGrantAdmin(StewardScopedAdmin):
+    list_display = ["researcher", "coalition", "granted_by", "granted_at", "revoked_by", "revoked_at"]
+    list_filter = ["coalition"]
+    actions = ["revoke"]
+    fields = ["researcher", "coalition"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return ["researcher", "coalition"] if obj is not None else []
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is None and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "researcher" and not request.user.is_superuser:
+            # A steward grants access to the researchers on their own coalitions' rosters only.
+            coalitions = survey_selectors.coalitions_for_steward(user=request.user)
+            kwargs["queryset"] = (
+                get_user_model()
+                .objects.filter(
+                    memberships__coalition__in=coalitions,
+                    memberships__role=Member.Role.RESEARCHER,
+                    memberships__is_active=True,
+                )
+                .distinct()
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request: HttpRequest, obj: ResearchGrant, form: Any, change: bool) -> None:
+        grant = services.grant_give(
+            researcher=obj.researcher, coalition=obj.coalition, by=selectors.authenticated(request.user)
+        )
+        obj.pk = grant.pk
+
+    @admin.action(description=_("Revoke the selected grants"))
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ResearchGrant]) -> None:
+        revoked = 0
+        for grant in queryset.filter(revoked_at__isnull=True):
+            services.grant_revoke(grant=grant, by=selectors.authenticated(request.user))
+            revoked += 1
+        self.message_user(request, _("%(count)s grants revoked.") % {"count": revoked}, messages.SUCCESS)
+
+
+class SuperuserOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_superuser)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.is_superuser)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(DataUseAgreement)
+class DataUseAgreementAdmin(SuperuserOnlyAdmin):
+    """A new text is a new version (researchers accept it again); an existing version is never changed."""
+
+    list_display = ["version", "__str__", "published_at"]
+    fields = ["title", "text"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_superuser)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return ["version", "title", "text", "published_at"] if obj is not None else []
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return ["version", "title", "text", "published_at"] if obj is not None else ["title", "text"]
+
+    def save_model(self, request: HttpRequest, obj: DataUseAgreement, form: Any, change: bool) -> None:
+        agreement = services.agreement_publish(title=obj.title, text=obj.text)
+        obj.pk, obj.version = agreement.pk, agreement.version
+
+
+@admin.register(AgreementAcceptance)
+class AgreementAcceptanceAdmin(SuperuserOnlyAdmin):
+    list_display = ["user", "agreement", "accepted_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(Export)
+class ExportAdmin(SuperuserOnlyAdmin):
+    """Exports as metadata (who, which waves, status); the files are served only to their researcher."""
+
+    list_display = ["requested_at", "researcher", "status", "stage", "progress", "downloads", "expires_at"]
+    list_filter = ["status"]
+    exclude = ["file_name"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

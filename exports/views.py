@@ -1,0 +1,113 @@
+"""Researcher export pages: the agreement, requesting an export, following it, downloading it.
+
+Thin views: selector or service → template. A researcher sees only their own
+exports; another user's export id is a 404.
+"""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from exports import selectors, services
+from exports.api import export_file_response
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def export_list(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        try:
+            wave_ids = [int(value) for value in request.POST.getlist("waves")]
+        except ValueError:
+            wave_ids = []
+        try:
+            export = services.export_request(user=selectors.authenticated(request.user), wave_ids=wave_ids)
+        except services.ExportError as error:
+            messages.error(request, str(error))
+            return redirect("exports")
+        messages.success(request, _("Your export has been requested. This page shows its progress."))
+        return redirect("export", export_id=export.pk)
+    agreement = selectors.agreement_current()
+    return render(
+        request,
+        "exports/index.html",
+        {
+            "grants": selectors.grants_active(user=request.user),
+            "waves": selectors.waves_exportable(user=request.user),
+            "exports": selectors.exports_for_user(user=request.user),
+            "agreement": agreement,
+            "accepted": selectors.agreement_accepted(user=request.user, agreement=agreement),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def agreement(request: HttpRequest) -> HttpResponse:
+    current = selectors.agreement_current()
+    if current is None:
+        raise Http404
+    if request.method == "POST":
+        if request.POST.get("accept") != "yes":
+            messages.error(request, _("Tick the box to accept the agreement."))
+            return redirect("exports-agreement")
+        try:
+            services.agreement_accept(
+                user=selectors.authenticated(request.user), version=int(request.POST.get("version", "0") or 0)
+            )
+        except (services.ExportError, ValueError) as error:
+            messages.error(request, str(error))
+            return redirect("exports-agreement")
+        messages.success(request, _("Thank you. You accepted the data-use agreement."))
+        return redirect("exports")
+    language = get_language() or "en"
+    return render(
+        request,
+        "exports/agreement.html",
+        {
+            "agreement": current,
+            "title": current.localized_title(language),
+            "paragraphs": [part.strip() for part in current.localized_text(language).split("\n\n") if part.strip()],
+            "accepted": selectors.agreement_accepted(user=request.user, agreement=current),
+        },
+    )
+
+
+@login_required
+@require_GET
+def export_detail(request: HttpRequest, export_id: str) -> HttpResponse:
+    export = selectors.export_for_user(user=request.user, export_id=export_id)
+    if export is None:
+        raise Http404
+    return render(request, "exports/detail.html", {"export": export})
+
+
+@login_required
+@require_POST
+def export_download(request: HttpRequest, export_id: str) -> HttpResponse | FileResponse:
+    """Download by POST (a form button): a link that a browser or a proxy prefetches would use up a download."""
+    if selectors.export_for_user(user=request.user, export_id=export_id) is None:
+        raise Http404
+    try:
+        export, path = services.export_download(export_id=export_id, user=selectors.authenticated(request.user))
+    except services.ExportError as error:
+        messages.error(request, str(error))
+        return redirect("export", export_id=export_id)
+    return export_file_response(export, path)
+
+
+@login_required
+@require_POST
+def export_retry(request: HttpRequest, export_id: str) -> HttpResponse:
+    export = selectors.export_for_user(user=request.user, export_id=export_id)
+    if export is None:
+        raise Http404
+    try:
+        services.export_retry(export=export, user=selectors.authenticated(request.user))
+    except services.ExportError as error:
+        messages.error(request, str(error))
+    return redirect("export", export_id=export_id)
