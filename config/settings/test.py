@@ -1,6 +1,7 @@
 """Settings for the test suite: the embedded default unless DATABASE_URL / REDIS_URL are set."""
 
 import os
+from pathlib import Path
 
 from config.env import BASE_DIR, env
 from config.settings.base import *  # noqa: F403
@@ -22,5 +23,5 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # One file per run, so that two runs on one machine never share it.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test-{os.getpid()}.sqlite3")}  # noqa: F405
 
-# One exports folder per run, like the database file.
-EXPORTS_ROOT = BASE_DIR / "var" / f"test-exports-{os.getpid()}"
+# One exports folder per run, like the database file (a worker started by a test is given the test's).
+EXPORTS_ROOT = Path(env.str("EXPORTS_ROOT", default=str(BASE_DIR / "var" / f"test-exports-{os.getpid()}")))
