@@ -64,7 +64,7 @@ class ExportOutputSerializer(serializers.Serializer[Export]):
 
 
 class ExportListApi(APIView):
-    class InputSerializer(serializers.Serializer[Any]):
+    class ExportRequestSerializer(serializers.Serializer[Any]):
         waves = serializers.ListField(child=serializers.IntegerField(min_value=1), allow_empty=False)
 
     @extend_schema(responses={200: ExportOutputSerializer(many=True)}, summary="List your exports")
@@ -73,12 +73,12 @@ class ExportListApi(APIView):
         return Response(ExportOutputSerializer(exports, many=True, context={"request": request}).data)  # type: ignore[arg-type]
 
     @extend_schema(
-        request=InputSerializer,
+        request=ExportRequestSerializer,
         responses={201: ExportOutputSerializer, 400: OpenApiResponse(_error)},
         summary="Request an export of closed waves",
     )
     def post(self, request: Request) -> Response:
-        serializer = self.InputSerializer(data=request.data)
+        serializer = self.ExportRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         unknown = set(request.data) - {"waves"} if isinstance(request.data, dict) else set()
         if unknown:
@@ -133,7 +133,7 @@ def export_file_response(export: Export, path: Any) -> FileResponse:
 
 
 class AgreementApi(APIView):
-    class InputSerializer(serializers.Serializer[Any]):
+    class AgreementAcceptSerializer(serializers.Serializer[Any]):
         version = serializers.IntegerField(min_value=1)
 
     @extend_schema(
@@ -165,12 +165,12 @@ class AgreementApi(APIView):
         )
 
     @extend_schema(
-        request=InputSerializer,
+        request=AgreementAcceptSerializer,
         responses={200: OpenApiResponse(), 400: OpenApiResponse(_error)},
         summary="Accept the current agreement",
     )
     def post(self, request: Request) -> Response:
-        serializer = self.InputSerializer(data=request.data)
+        serializer = self.AgreementAcceptSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
             acceptance = services.agreement_accept(

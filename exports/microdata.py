@@ -38,11 +38,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analytics.engine.anonymization import CLASS_PREFIX, Anonymization, anonymize
+from analytics.engine.anonymization import CLASS_PREFIX, Anonymization, anonymize, pattern_values
 from analytics.engine.breakdowns import group_sets
 from analytics.engine.disclosure import Cell, cells_from_masks
 from analytics.engine.disclosure.joint_audit import audit
-from analytics.engine.frame import NO_RELATIONSHIP, NOT_APPLICABLE, PAIR_PREFIX, SECTOR
+from analytics.engine.frame import NO_RELATIONSHIP, NOT_APPLICABLE, PAIR_PREFIX, SECTOR, dimensions
 from analytics.engine.publication import OVERALL_ID, disclosure_problem
 from analytics.engine.scoring import area_scores, health_index
 from exports.formats import Variable
@@ -178,6 +178,7 @@ def wave_release(
 ) -> WaveRelease:
     """Return the wave's anonymized release that passes the joint audit with its published tables."""
     responses = wave.responses.iloc[canonical_order(wave.responses)].reset_index(drop=True)
+    hierarchies = fitting_hierarchies(hierarchies, instrument)
     sets = group_sets(
         responses=responses, instrument=instrument, sensitive_sectors=wave.sensitive_sectors, sectors=wave.sectors
     )
@@ -211,6 +212,35 @@ def wave_release(
         levels = dict(release.levels)
         levels[raisable] += 1
         steps.append({"quasi_identifier": raisable, "level": levels[raisable]})
+
+
+def fitting_hierarchies(hierarchies: Mapping[str, Any], instrument: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the hierarchies without those that do not cover their dimension's options in this instrument.
+
+    A custom instrument may reuse a slug of the default one ("gender") with
+    other options. Its dimension then gets the generic hierarchy (its answer,
+    then dropped), which is coarser and so never less safe; the report marks
+    it `generic_hierarchy`.
+    """
+    levels = hierarchies["quasi_identifiers"]
+    not_answered = str(hierarchies["not_answered"])
+    unfit = set()
+    for dimension in dimensions(instrument):
+        hierarchy = levels.get(dimension.slug)
+        if hierarchy is None:
+            continue
+        domain = set(_level_values(hierarchy["levels"][0]))
+        if not set(pattern_values(dimension, not_answered=not_answered)) <= domain:
+            unfit.add(dimension.slug)
+    return {
+        **hierarchies,
+        "quasi_identifiers": {slug: value for slug, value in levels.items() if slug not in unfit},
+        "tie_order": [slug for slug in hierarchies["tie_order"] if slug not in unfit],
+    }
+
+
+def _level_values(level: Mapping[str, Any]) -> list[str]:
+    return [str(value) for value in level.get("values", [])]
 
 
 def _published(identifier: str, published_ids: frozenset[str]) -> bool:
@@ -284,6 +314,7 @@ def microdata(
     languages: Sequence[str] = ("en", "es"),
 ) -> tuple[pd.DataFrame, list[Variable]]:
     """Return every wave's rows (waves in the given order) as coded columns, and their variables."""
+    hierarchies = fitting_hierarchies(hierarchies, instrument)
     taken: set[str] = set()
     columns: list[tuple[Variable, np.ndarray]] = []
 
@@ -348,7 +379,7 @@ def _quasi_identifier_columns(
         if definition is None:
             label = _phrase("sector", languages)
         else:
-            label = _text(definition["label"], languages)
+            label = _text(definition.get("label", slug), languages)
         result.append(
             (
                 Variable(
@@ -387,7 +418,7 @@ def _value_labels(
                 known.setdefault(sector, release.wave.sector_names.get(sector, sector))
     else:
         for option in definition["options"]:
-            known[str(option["slug"])] = option["label"]
+            known[str(option["slug"])] = option.get("label", option["slug"])
     hierarchy = hierarchies["quasi_identifiers"].get(slug, {"levels": []})
     for level in hierarchy["levels"]:
         for value, text in level.get("labels", {}).items():
@@ -414,7 +445,7 @@ def _item_columns(
     for section in instrument["sections"]:
         for item in section["items"]:
             kind = item["type"]
-            text = _text(item["text"], languages)
+            text = _text(item.get("text", item["slug"]), languages)
             group = _text(section["title"], languages) if section.get("title") else _phrase("group_items", languages)
             if kind == "scale":
                 scale = scales[item["scale"]]
@@ -495,7 +526,7 @@ def _item_columns(
 def _describe_scale_item(item: Mapping[str, Any], areas: Mapping[str, Any], languages: Sequence[str]) -> dict[str, str]:
     parts: list[dict[str, str]] = []
     if item.get("area") in areas:
-        parts.append(_phrase("area", languages, name=_text(areas[item["area"]]["name"], languages)))
+        parts.append(_phrase("area", languages, name=_text(areas[item["area"]].get("name", item["area"]), languages)))
     if item.get("reverse"):
         parts.append(_phrase("reverse", languages))
     return {language: " ".join(part[language] for part in parts) for language in languages}
@@ -503,8 +534,8 @@ def _describe_scale_item(item: Mapping[str, Any], areas: Mapping[str, Any], lang
 
 def _options(item: Mapping[str, Any], areas: Mapping[str, Any], languages: Sequence[str]) -> dict[str, dict[str, str]]:
     if item.get("options_from") == "areas":
-        return {slug: _text(area["name"], languages) for slug, area in areas.items()}
-    return {str(option["slug"]): _text(option["label"], languages) for option in item["options"]}
+        return {slug: _text(area.get("name", slug), languages) for slug, area in areas.items()}
+    return {str(option["slug"]): _text(option.get("label", option["slug"]), languages) for option in item["options"]}
 
 
 def _per_wave(releases: Sequence[WaveRelease], code: Any) -> np.ndarray:
@@ -598,7 +629,7 @@ def _pair_columns(
                         (NOT_RELEASED, "not_released"),
                         languages=languages,
                     ),
-                    description=_text(item["text"], languages),
+                    description=_text(item.get("text", item["slug"]), languages),
                     group=group,
                 ),
                 np.concatenate(parts),
@@ -634,7 +665,7 @@ def _score_columns(
             (
                 Variable(
                     name=variable_name(f"score_{slug}", taken),
-                    label=_phrase("area_score", languages, name=_text(area["name"], languages)),
+                    label=_phrase("area_score", languages, name=_text(area.get("name", slug), languages)),
                     kind="number",
                     decimals=SCORE_DECIMALS,
                     group=_phrase("group_scores", languages),
