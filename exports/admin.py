@@ -30,6 +30,7 @@ class ResearchGrantAdmin(StewardScopedAdmin):
         return ["researcher", "coalition"] if obj is not None else []
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # The list (and its revoke action) needs the permission; a grant itself is never edited.
         return obj is None and super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -56,7 +57,7 @@ class ResearchGrantAdmin(StewardScopedAdmin):
         )
         obj.pk = grant.pk
 
-    @admin.action(description=_("Revoke the selected grants"))
+    @admin.action(description=_("Revoke the selected grants"), permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[ResearchGrant]) -> None:
         revoked = 0
         for grant in queryset.filter(revoked_at__isnull=True):

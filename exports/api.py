@@ -106,6 +106,9 @@ class ExportDetailApi(APIView):
 
 
 class ExportDownloadApi(APIView):
+    # No HEAD: Django would answer it with the GET, and a link checker's HEAD would use up a download.
+    http_method_names = ["get", "options"]
+
     @extend_schema(
         responses={
             (200, "application/zip"): OpenApiResponse(description="The export's zip file."),
@@ -122,6 +125,23 @@ class ExportDownloadApi(APIView):
         except services.ExportError as error:
             return Response({"code": "gone", "detail": str(error)}, status=status.HTTP_410_GONE)
         return export_file_response(export, path)
+
+
+class ExportRetryApi(APIView):
+    @extend_schema(
+        request=None,
+        responses={200: ExportOutputSerializer, 400: OpenApiResponse(_error), 404: OpenApiResponse(_error)},
+        summary="Try a failed export again",
+    )
+    def post(self, request: Request, export_id: str) -> Response:
+        export = selectors.export_for_user(user=request.user, export_id=export_id)
+        if export is None:
+            raise Http404
+        try:
+            export = services.export_retry(export=export, user=selectors.authenticated(request.user))
+        except services.ExportError as error:
+            return Response({"code": "retry_refused", "detail": str(error)}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(ExportOutputSerializer(export, context={"request": request}).data)
 
 
 def export_file_response(export: Export, path: Any) -> FileResponse:

@@ -31,7 +31,7 @@ generalized quasi-identifiers.
 
 import json
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -175,8 +175,12 @@ def wave_release(
     wave: WaveInput,
     instrument: Mapping[str, Any],
     hierarchies: Mapping[str, Any],
+    on_audit: Callable[[], None] | None = None,
 ) -> WaveRelease:
-    """Return the wave's anonymized release that passes the joint audit with its published tables."""
+    """Return the wave's anonymized release that passes the joint audit with its published tables.
+
+    `on_audit` is called before each round of the audit (for progress).
+    """
     responses = wave.responses.iloc[canonical_order(wave.responses)].reset_index(drop=True)
     hierarchies = fitting_hierarchies(hierarchies, instrument)
     sets = group_sets(
@@ -198,6 +202,8 @@ def wave_release(
             minimum_levels=levels,
         )
         class_cells = _class_cells(release)
+        if on_audit is not None:
+            on_audit()
         attack = audit(
             cells=[*group_cells, *class_cells],
             published_ids=published | {cell.id for cell in class_cells},
@@ -553,31 +559,32 @@ def _is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and np.isnan(value))
 
 
-def _scale_codes(frame: pd.DataFrame, slug: str) -> list[int]:
-    codes = []
-    for value in _column(frame, slug).tolist():
-        if _is_missing(value):
-            codes.append(NOT_ANSWERED)
-        elif value == NOT_APPLICABLE:
-            codes.append(DONT_KNOW)
-        else:
-            codes.append(int(float(value)))
-    return codes
+def _rating_codes(frame: pd.DataFrame, slug: str, *, text_answer: str, text_code: int) -> np.ndarray:
+    """Return a rating column as codes: the number, `text_code` for `text_answer`, NOT_ANSWERED when skipped."""
+    series = pd.Series(_column(frame, slug), dtype=object)
+    missing = series.isna().to_numpy()
+    text = (series == text_answer).to_numpy()
+    numbers = pd.to_numeric(series.where(~(missing | text)), errors="coerce").to_numpy(dtype="float64")
+    codes = np.where(text, text_code, np.nan_to_num(numbers, nan=NOT_ANSWERED))
+    return np.asarray(codes, dtype=np.int16)
 
 
-def _single_codes(frame: pd.DataFrame, slug: str, codes: Mapping[str, int]) -> list[int]:
-    return [NOT_ANSWERED if _is_missing(value) else codes[str(value)] for value in _column(frame, slug).tolist()]
+def _scale_codes(frame: pd.DataFrame, slug: str) -> np.ndarray:
+    return _rating_codes(frame, slug, text_answer=NOT_APPLICABLE, text_code=DONT_KNOW)
 
 
-def _chosen_codes(frame: pd.DataFrame, slug: str, option: str) -> list[int]:
-    result = []
-    for value in _column(frame, slug).tolist():
-        if _is_missing(value):
-            result.append(NOT_ANSWERED)
-        else:
-            chosen = value if isinstance(value, list) else [value]
-            result.append(1 if option in chosen else 0)
-    return result
+def _single_codes(frame: pd.DataFrame, slug: str, codes: Mapping[str, int]) -> np.ndarray:
+    series = pd.Series(_column(frame, slug), dtype=object)
+    return np.asarray(series.map(codes).fillna(NOT_ANSWERED).to_numpy(dtype="float64"), dtype=np.int16)
+
+
+def _chosen_codes(frame: pd.DataFrame, slug: str, option: str) -> np.ndarray:
+    values = _column(frame, slug)
+    chosen = [
+        NOT_ANSWERED if _is_missing(value) else int(option in (value if isinstance(value, list) else [value]))
+        for value in values.tolist()
+    ]
+    return np.asarray(chosen, dtype=np.int16)
 
 
 def _pair_columns(
@@ -607,15 +614,14 @@ def _pair_columns(
             if sector not in release.wave.sectors:
                 parts.append(np.full(len(release.responses), NOT_RELEASED, dtype=np.int16))
                 continue
-            codes = []
-            for value in _column(release.responses, PAIR_PREFIX + sector).tolist():
-                if _is_missing(value):
-                    codes.append(NOT_ANSWERED)
-                elif value == NO_RELATIONSHIP:
-                    codes.append(NO_WORKING_RELATIONSHIP)
-                else:
-                    codes.append(int(float(value)))
-            parts.append(np.asarray(codes, dtype=np.int16))
+            parts.append(
+                _rating_codes(
+                    release.responses,
+                    PAIR_PREFIX + sector,
+                    text_answer=NO_RELATIONSHIP,
+                    text_code=NO_WORKING_RELATIONSHIP,
+                )
+            )
         result.append(
             (
                 Variable(

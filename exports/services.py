@@ -148,7 +148,26 @@ def _waves_for_request(*, user: User, wave_ids: Sequence[int]) -> list[Wave]:
             )
             % {"ids": ", ".join(str(wave_id) for wave_id in missing)}
         )
+    if len({wave.instrument_id for wave in allowed.values()}) > 1:
+        raise ExportError(
+            _(
+                "These waves used different versions of the questionnaire. Export the waves of each version "
+                "separately: %(versions)s."
+            )
+            % {
+                "versions": "; ".join(
+                    f"{wave.label}: {wave.instrument.slug} v{wave.instrument.version}"
+                    for wave in sorted(allowed.values(), key=lambda wave: (wave.opens_at, wave.pk))
+                )
+            }
+        )
     return sorted(allowed.values(), key=lambda wave: (wave.coalition.name, wave.opens_at, wave.pk))
+
+
+def _still_granted(export: Export) -> bool:
+    """Return whether the export's researcher may still export every coalition of its waves."""
+    granted = set(selectors.coalitions_granted(user=export.researcher).values_list("pk", flat=True))
+    return all(wave.coalition_id in granted for wave in export.waves.all())
 
 
 @transaction.atomic
@@ -252,6 +271,10 @@ def export_build(*, export_id: Any) -> Export | None:
             locked = Export.objects.select_for_update().filter(pk=export.pk, status=Export.Status.RUNNING)
             if not locked.exists():
                 return None
+            if not _still_granted(export):  # revoked while the files were being written
+                raise ExportError(
+                    _("Your access to a coalition of this export was revoked, so the export was stopped.")
+                )
             os.replace(zip_path, final)
             finished = timezone.now()
             locked.update(
@@ -293,8 +316,7 @@ def _build_files(export: Export, work: Path) -> Path:
     shutil.rmtree(work, ignore_errors=True)
     (work / "aggregates").mkdir(parents=True)
     waves = sorted(export.waves.select_related("coalition", "instrument"), key=lambda w: (w.coalition.name, w.opens_at))
-    granted = set(selectors.coalitions_granted(user=export.researcher).values_list("pk", flat=True))
-    if any(wave.coalition_id not in granted for wave in waves):
+    if not _still_granted(export):
         raise ExportError(_("Your access to a coalition of this export was revoked, so the export was stopped."))
     instruments = {wave.instrument.definition["slug"] for wave in waves}
     instrument = waves[0].instrument.definition
@@ -346,7 +368,8 @@ def _build_files(export: Export, work: Path) -> Path:
     files["datapackage"] = write_datapackage(dataset, work, files=files, extra={"x-disclosure": report})
     _progress(export.pk, Export.Stage.PACKAGING, 90)
     zip_path = Path(f"{work}.zip")
-    with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    # Level 1: several times faster than the default on ~150 MB at 200 000 responses, a little larger.
+    with zipfile.ZipFile(zip_path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
         for path in sorted(work.rglob("*")):
             if path.is_file():
                 archive.write(path, arcname=path.relative_to(work).as_posix())
@@ -389,6 +412,7 @@ def _wave_release(
             ),
             instrument=instrument,
             hierarchies=hierarchies,
+            on_audit=lambda: _progress(export.pk, Export.Stage.AUDITING, 5 + (50 * position + 35) // count),
         )
     except AnonymizationError as error:
         raise ExportError(
@@ -524,6 +548,10 @@ def export_download(*, export_id: Any, user: User) -> tuple[Export, Path]:
     export = selectors.export_for_user(user=user, export_id=export_id)
     if export is None:
         raise ExportError(_("This export does not exist."))
+    if not _still_granted(export):
+        raise ExportError(
+            _("Your access to a coalition of this export was revoked, so it can no longer be downloaded.")
+        )
     with transaction.atomic():
         counted = Export.objects.filter(
             pk=export.pk,

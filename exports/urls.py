@@ -6,6 +6,7 @@ api_urlpatterns = [
     path("exports/", api.ExportListApi.as_view(), name="api-exports"),
     path("exports/<uuid:export_id>/", api.ExportDetailApi.as_view(), name="api-export"),
     path("exports/<uuid:export_id>/download/", api.ExportDownloadApi.as_view(), name="api-export-download"),
+    path("exports/<uuid:export_id>/retry/", api.ExportRetryApi.as_view(), name="api-export-retry"),
     path("agreement/", api.AgreementApi.as_view(), name="api-agreement"),
 ]
 

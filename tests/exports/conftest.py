@@ -22,7 +22,9 @@ def people() -> list[Person]:
     result += [Person("law-enforcement", ("man",), "no", "comfortable") for _ in range(10)]
     result += [Person("law-enforcement", ("woman",), "no", "comfortable") for _ in range(6)]
     result += [Person("survivor-leaders", ("woman",), "yes", "struggling") for _ in range(11)]
-    result += [Person("advocacy", ("woman",), "no", "struggling") for _ in range(7)]
+    result += [Person("advocacy", ("woman",), "no", "struggling") for _ in range(6)]
+    # One person answers "don't know" and "no working relationship": both have codes of their own.
+    result.append(Person("advocacy", ("woman",), "no", "struggling", extra={"power-2": "na", "pair:funders": "none"}))
     return result
 
 

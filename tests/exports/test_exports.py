@@ -92,6 +92,10 @@ def test_an_export_of_a_closed_wave_holds_every_format_codebook_aggregates_and_r
         assert len(frame) == 60
         assert rows_of(frame, data_columns) == rows_of(csv, data_columns)
         assert meta.variable_value_labels["power_1"][1.0 if name.endswith("sav") else 1] == "Strongly disagree"
+    # "Don't know" and "no working relationship" keep codes of their own, on SQLite and on PostgreSQL alike.
+    assert csv["power_2"].isin([-8]).sum() == 1
+    assert csv["pair_funders"].isin([-6]).sum() == 1
+    assert sorted(csv["power_1"].unique().tolist()) == [1, 2, 3, 4, 5]
     # Nothing that could identify or link: no free text, no ids, no timestamps, no raw dimension options.
     assert "comment" not in csv.columns
     assert not any(column.startswith(("gender_", "id", "uuid", "token", "submitted")) for column in csv.columns)
@@ -325,3 +329,66 @@ def test_accepting_an_outdated_agreement_is_refused(setup: Setup) -> None:
     assert refused.json()["detail"] == "Accept the current data-use agreement before requesting an export."
     assert accepted.status_code == 200
     assert request_export(setup.client, [setup.wave.pk]).status_code == 201
+
+
+def test_a_ready_export_cannot_be_downloaded_once_access_is_revoked(setup: Setup) -> None:
+    request_export(setup.client, [setup.wave.pk])
+    export = Export.objects.get()
+    services.grant_revoke(grant=setup.researcher.research_grants.get(), by=setup.researcher)
+
+    response = setup.client.get(f"/api/v1/exports/{export.pk}/download/")
+
+    assert response.status_code == 410
+    assert response.json()["detail"] == (
+        "Your access to a coalition of this export was revoked, so it can no longer be downloaded."
+    )
+    export.refresh_from_db()
+    assert export.downloads == 0
+
+
+def test_a_head_request_does_not_use_up_a_download(setup: Setup) -> None:
+    request_export(setup.client, [setup.wave.pk])
+    export = Export.objects.get()
+
+    assert setup.client.head(f"/api/v1/exports/{export.pk}/download/").status_code == 405
+
+    export.refresh_from_db()
+    assert export.downloads == 0
+
+
+def test_a_failed_export_is_tried_again_through_the_api(setup: Setup, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(services, "write_codebook", lambda *args, **kwargs: (_ for _ in ()).throw(OSError("full")))
+    request_export(setup.client, [setup.wave.pk])
+    monkeypatch.undo()
+    export = Export.objects.get()
+    assert export.status == "failed"
+
+    with TestCase.captureOnCommitCallbacks(execute=True):
+        response = setup.client.post(f"/api/v1/exports/{export.pk}/retry/")
+    again = setup.client.post(f"/api/v1/exports/{export.pk}/retry/")
+
+    assert response.status_code == 200
+    assert Export.objects.get().status == "succeeded"
+    assert (again.status_code, again.json()["detail"]) == (400, "Only a failed export can be tried again.")
+
+
+def test_waves_of_different_questionnaire_versions_are_refused_at_the_request(
+    setup: Setup, instrument: Instrument
+) -> None:
+    newer = Instrument.objects.create(
+        slug=instrument.slug,
+        version=instrument.version + 1,
+        titles=instrument.titles,
+        definition=instrument.definition,
+        checksum="newer",
+    )
+    later = published_wave(setup.coalition, newer, label="2026 Q4", opens_at=setup.wave.opens_at + timedelta(days=92))
+
+    response = request_export(setup.client, [setup.wave.pk, later.pk])
+
+    assert response.status_code == 400
+    assert response.json()["detail"] == (
+        "These waves used different versions of the questionnaire. Export the waves of each version separately: "
+        f"2026 Q3: {instrument.slug} v{instrument.version}; 2026 Q4: {instrument.slug} v{newer.version}."
+    )
+    assert Export.objects.count() == 0

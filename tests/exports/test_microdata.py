@@ -31,6 +31,7 @@ from exports.microdata import (
     SUPPRESSED,
     WaveInput,
     canonical_order,
+    fitting_hierarchies,
     microdata,
     variable_name,
     wave_release,
@@ -284,3 +285,37 @@ def test_variable_names_stay_unique_when_shortened() -> None:
     second = variable_name("a-very-long-item-slug-of-the-instrument-two", taken)
 
     assert (first, second) == ("a_very_long_item_slug_of_the", "a_very_long_item_slug_of_th_2")
+
+
+def test_a_hierarchy_that_does_not_fit_a_custom_dimension_falls_back_to_the_generic_one() -> None:
+    instrument = instrument_with("gender")
+    instrument["dimensions"][0]["options"] = [
+        {"slug": "f", "label": {"en": "F", "es": "F"}},
+        {"slug": "m", "label": {"en": "M", "es": "M"}},
+    ]
+    instrument["dimensions"][0]["multiple"] = False
+    rows = [{"sector": "victim-services", "gender": "f"} for _ in range(6)]
+    rows += [{"sector": "victim-services", "gender": "m"} for _ in range(5)]
+
+    fitted = fitting_hierarchies(HIERARCHIES, instrument)
+    release = wave_release(
+        wave=WaveInput(
+            label="2026 Q3",
+            responses=frame(rows),
+            sectors=SECTORS,
+            sector_names={},
+            sensitive_sectors=(),
+            published_ids=frozenset({"overall", "sector=victim-services"}),
+            k=K,
+            k_sensitive=K_SENSITIVE,
+        ),
+        instrument=instrument,
+        hierarchies=HIERARCHIES,
+    )
+
+    assert "gender" not in fitted["quasi_identifiers"]
+    assert "gender" not in fitted["tie_order"]
+    assert "sector" in fitted["quasi_identifiers"]
+    gender = next(qi for qi in release.anonymization.report["quasi_identifiers"] if qi["slug"] == "gender")
+    assert (gender["generic_hierarchy"], gender["level"], gender["dropped"]) == (True, 0, False)
+    assert sorted(release.anonymization.quasi_identifiers["gender"].astype(str)) == ["f"] * 6 + ["m"] * 5

@@ -62,6 +62,7 @@ STEWARD_PERMISSIONS = (
     "view_instrument",
     "view_researchgrant",
     "add_researchgrant",
+    "change_researchgrant",
 )
 
 # Past waves open on the first day of the quarter and run three weeks.
