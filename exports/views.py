@@ -4,6 +4,7 @@ Thin views: selector or service → template. A researcher sees only their own
 exports; another user's export id is a 404.
 """
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
@@ -29,7 +30,7 @@ def export_list(request: HttpRequest) -> HttpResponse:
         except services.ExportError as error:
             messages.error(request, str(error))
             return redirect("exports")
-        messages.success(request, _("Your export has been requested. This page shows its progress."))
+        messages.success(request, _("Your export has been requested."))
         return redirect("export", export_id=export.pk)
     agreement = selectors.agreement_current()
     return render(
@@ -83,7 +84,8 @@ def export_detail(request: HttpRequest, export_id: str) -> HttpResponse:
     export = selectors.export_for_user(user=request.user, export_id=export_id)
     if export is None:
         raise Http404
-    return render(request, "exports/detail.html", {"export": export})
+    left = max(0, settings.EXPORT_MAX_DOWNLOADS - export.downloads) if export.is_downloadable() else 0
+    return render(request, "exports/detail.html", {"export": export, "downloads_left": left})
 
 
 @login_required
