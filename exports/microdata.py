@@ -29,7 +29,6 @@ member data, the answers to the social-location questions other than as
 generalized quasi-identifiers.
 """
 
-import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,7 +37,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analytics.engine.anonymization import CLASS_PREFIX, Anonymization, anonymize, pattern_values
+from analytics.engine.anonymization import CLASS_PREFIX, Anonymization, anonymize, pattern_values, value_texts
 from analytics.engine.breakdowns import group_sets
 from analytics.engine.disclosure import Cell, cells_from_masks
 from analytics.engine.disclosure.joint_audit import audit
@@ -162,10 +161,11 @@ def canonical_order(responses: pd.DataFrame) -> np.ndarray:
     """Return the row order by content: the same rows in any order give the same sequence of rows."""
     digest = np.zeros(len(responses), dtype=np.uint64)
     for column in sorted(responses.columns):
-        values = responses[column]
+        values = responses[column].to_numpy()
         if values.dtype == object:
-            values = values.map(lambda value: json.dumps(value) if isinstance(value, list) else repr(value))
-        hashed = pd.util.hash_pandas_object(values, index=False).to_numpy(dtype=np.uint64)
+            # str() of each element (in C): deterministic for the stored answers' types, lists included.
+            values = value_texts(values)
+        hashed = pd.util.hash_array(values)
         digest = digest * np.uint64(1_000_003) + hashed
     return np.argsort(digest, kind="stable")
 

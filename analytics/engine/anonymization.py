@@ -251,40 +251,75 @@ def _is_missing(value: Any) -> bool:
     return value is pd.NA or value is pd.NaT
 
 
+def value_texts(values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+    """Return each value's str() as an object array, missing values as one marker of their own.
+
+    numpy converts in C, but refuses lists (multi-select answers): those columns go through pandas.
+    """
+    missing = pd.isna(values)
+    try:
+        text = values.astype(str)
+    except ValueError:
+        text = pd.Series(values, dtype=object).astype(str).to_numpy(dtype=object)
+    return np.where(missing, "\x00missing", text).astype(object)
+
+
+def _by_unique(column: Iterable[Any], function: Any) -> list[str]:
+    """Return `function(value)` for every value, computed once per distinct value (type and text)."""
+    # A Series keeps lists as values; np.asarray would turn equal-length lists into a second axis.
+    if isinstance(column, pd.Series):
+        series = column.reset_index(drop=True).astype(object)
+    elif isinstance(column, np.ndarray) and column.ndim == 1:
+        series = pd.Series(column, dtype=object)
+    else:
+        series = pd.Series(list(column), dtype=object)
+    if not len(series):
+        return []
+    values = series.to_numpy(dtype=object)
+    # Distinct values by their text (numpy's str() of each element, in C), missing values apart. Every
+    # function here reads a value through str() or as a list, so equal texts give equal results; a list
+    # and a string spelling it could only meet in invalid stored answers.
+    text = value_texts(values)
+    codes, uniques = pd.factorize(text)
+    first = np.full(len(uniques), -1, dtype=np.int64)
+    first[codes[::-1]] = np.arange(len(codes) - 1, -1, -1)
+    results = np.array([function(values[index]) for index in first.tolist()], dtype=object)
+    return list(results[codes].tolist())
+
+
 def _answer_patterns(column: Iterable[Any], dimension: Dimension, *, not_answered: str) -> list[str]:
     """Return each row's level-0 value of `dimension` (unknown or missing answers are `not_answered`)."""
     options = set(dimension.options)
-    patterns: list[str] = []
-    for value in column:
+
+    def pattern(value: Any) -> str:
         if dimension.is_multiple:
             chosen = [] if _is_missing(value) or isinstance(value, str) else list(value)
             known = {str(option) for option in chosen if str(option) in options}
             if PREFER_NOT_TO_SAY in known:
-                patterns.append(PREFER_NOT_TO_SAY)
-            elif len(known) >= 2:
-                patterns.append(MORE_THAN_ONE)
-            elif len(known) == 1:
-                patterns.append(known.pop())
-            else:
-                patterns.append(not_answered)
-        elif not _is_missing(value) and str(value) in options:
-            patterns.append(str(value))
-        else:
-            patterns.append(not_answered)
-    return patterns
+                return PREFER_NOT_TO_SAY
+            if len(known) >= 2:
+                return MORE_THAN_ONE
+            if len(known) == 1:
+                return known.pop()
+            return not_answered
+        if not _is_missing(value) and str(value) in options:
+            return str(value)
+        return not_answered
+
+    return _by_unique(column, pattern)
 
 
 def _sectors(column: Iterable[Any], hierarchy: Hierarchy, *, not_answered: str) -> list[str]:
     known = set(hierarchy.domains[0])
-    sectors: list[str] = []
-    for value in column:
+
+    def sector(value: Any) -> str:
         if _is_missing(value):
-            sectors.append(not_answered)
-        elif str(value) in known or hierarchy.is_open:
-            sectors.append(str(value))
-        else:
-            sectors.append(not_answered)
-    return sectors
+            return not_answered
+        if str(value) in known or hierarchy.is_open:
+            return str(value)
+        return not_answered
+
+    return _by_unique(column, sector)
 
 
 @dataclass(frozen=True)
