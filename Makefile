@@ -40,7 +40,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 typecheck: install
-	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/mypy config surveys analytics dashboards
+	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/mypy config surveys analytics dashboards exports
 
 check-migrations: install
 	mkdir -p var
