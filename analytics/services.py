@@ -10,6 +10,8 @@ complete; only suppressed tables are stored (PRIVACY.md rule 4).
 import io
 import json
 import logging
+import queue
+import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
@@ -39,6 +41,8 @@ logger = logging.getLogger(__name__)
 
 # A run whose worker has shown no sign of life for this long is given back to the queue.
 STUCK_AFTER = timedelta(minutes=15)
+# The loader hands COPY output to the parser in chunks of about this size.
+_COPY_CHUNK_BYTES = 1 << 20
 # The statistics of each stored cell, in order after its groups (analytics.selectors.CELL_FIELDS).
 _CELL_STATISTICS = [column for column in PUBLISHED_COLUMNS if column not in ("dimensions", "groups", "measure", "area")]
 
@@ -98,7 +102,7 @@ def answer_keys(*, instrument: Mapping[str, Any], sectors: Sequence[str]) -> lis
 
 
 def responses_load(
-    *, wave_id: int, keys: Sequence[str] | None = None, scale_keys: Collection[str] = ()
+    *, wave_id: int, keys: Sequence[str] | None = None, scale_keys: Collection[str] = (), raw: bool = False
 ) -> pd.DataFrame:
     """Return the wave's responses frame, from one query (no model instances).
 
@@ -108,16 +112,19 @@ def responses_load(
     the meaning the engine expects (numbers as text, "na", "none", lists).
     `jsonb_to_record` gives a JSON string without its quotes and any other
     value as JSON text, so a multi-select answer arrives as '["woman"]'.
+    With `raw`, scale items and pair ratings stay as stored too (numbers
+    as text, "na", "none") instead of numbers with those as missing: the
+    exports give "don't know" and "no working relationship" codes of their own.
     """
     if keys is not None and connection.vendor == "postgresql":
-        return _responses_copy(wave_id=wave_id, keys=list(keys), scale_keys=frozenset(scale_keys))
+        return _responses_copy(wave_id=wave_id, keys=list(keys), scale_keys=frozenset(scale_keys), raw=raw)
     return responses_frame(Response.objects.filter(wave_id=wave_id).values_list("sector", "answers").iterator(5000))
 
 
-def _responses_copy(*, wave_id: int, keys: list[str], scale_keys: Collection[str]) -> pd.DataFrame:
+def _responses_copy(*, wave_id: int, keys: list[str], scale_keys: Collection[str], raw: bool = False) -> pd.DataFrame:
     from psycopg import sql  # PostgreSQL only
 
-    # One jsonb_to_record per row: each `answers ->> key` would decompress the stored document again.
+    # One jsonb_to_record per row: each `answers ->> key` would decompress a stored (TOASTed) document again.
     record = sql.SQL(", ").join([sql.SQL("{} text").format(sql.Identifier(key)) for key in keys])
     statement = sql.SQL(
         "COPY (SELECT r.sector, {} FROM {} AS r, jsonb_to_record(r.answers) AS x({}) WHERE r.wave_id = {})"
@@ -128,33 +135,127 @@ def _responses_copy(*, wave_id: int, keys: list[str], scale_keys: Collection[str
         record,
         sql.Literal(wave_id),
     )
-    buffer = io.BytesIO()
-    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
-        for block in copy:
-            buffer.write(block)
-    buffer.seek(0)
     names = [SECTOR, *keys]
-    if not buffer.getbuffer().nbytes:
-        return pd.DataFrame({name: pd.Series(dtype=object) for name in names})
     # Unquoted empty fields are SQL NULL (a skipped question); no other value is empty. Scale items
     # and pair ratings are parsed as numbers straight away: "na" (don't know) and "none" (no
     # working relationship) are missing values to the engine, like a skipped question.
-    numeric = [key for key in keys if key in scale_keys or key.startswith(PAIR_PREFIX)]
-    frame = pd.read_csv(
-        buffer,
-        header=None,
-        names=names,
-        dtype={name: ("float64" if name in numeric else object) for name in names},
-        keep_default_na=False,
-        na_values={name: (["", NOT_APPLICABLE, NO_RELATIONSHIP] if name in numeric else [""]) for name in names},
-    )
+    numeric = [] if raw else [key for key in keys if key in scale_keys or key.startswith(PAIR_PREFIX)]
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Extracting the answers is most of the query's time and the planner does not see it (a function
+        # costs 1): let it split a large wave over parallel workers. A small wave keeps its index scan.
+        # SET LOCAL ends with this transaction (or with the caller's, when nested).
+        cursor.execute("SET LOCAL parallel_setup_cost = 0")
+        cursor.execute("SET LOCAL parallel_tuple_cost = 0")
+        stream = _CopyStream(cursor.cursor, statement)
+        try:
+            frame = pd.read_csv(
+                io.BufferedReader(stream, buffer_size=_COPY_CHUNK_BYTES),
+                header=None,
+                names=names,
+                dtype={name: ("float64" if name in numeric else object) for name in names},
+                keep_default_na=False,
+                na_values={
+                    name: (["", NOT_APPLICABLE, NO_RELATIONSHIP] if name in numeric else [""]) for name in names
+                },
+            )
+        finally:
+            stream.finish()
+    if frame.empty:
+        return pd.DataFrame({name: pd.Series(dtype=object) for name in names})
     # Only social-location answers can be lists (multi-select); scale items and pair ratings never are.
     for key in (key for key in keys if not key.startswith(PAIR_PREFIX) and key not in scale_keys):
-        column = frame[key]
-        lists = column.str.startswith("[", na=False)
-        if lists.any():
-            frame[key] = column.where(~lists, column[lists].map(json.loads))
+        frame[key] = _lists_decoded(frame[key])
     return frame
+
+
+class _CopyStream(io.RawIOBase):
+    """The output of a COPY … TO STDOUT, read by a second thread while this one parses it.
+
+    PostgreSQL extracts the answers while pandas parses the rows already
+    received, instead of one waiting for the other. The thread receives rows
+    (the socket wait releases the GIL) and hands them over in chunks through a
+    bounded queue; it always reads the COPY to its end, so the connection is
+    left usable even when the parser stops early, and its error, if any, is
+    raised by `finish`.
+    """
+
+    def __init__(self, cursor: Any, statement: Any) -> None:
+        super().__init__()
+        self._chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=16)
+        self._pending = memoryview(b"")
+        self._is_done = False
+        self._is_abandoned = False
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._receive, args=(cursor, statement), daemon=True)
+        self._thread.start()
+
+    def _receive(self, cursor: Any, statement: Any) -> None:
+        try:
+            with cursor.copy(statement) as copy:
+                rows: list[bytes] = []
+                size = 0
+                for row in copy:
+                    if self._is_abandoned:
+                        continue
+                    rows.append(bytes(row))
+                    size += len(row)
+                    if size >= _COPY_CHUNK_BYTES:
+                        self._chunks.put(b"".join(rows))
+                        rows, size = [], 0
+                if rows and not self._is_abandoned:
+                    self._chunks.put(b"".join(rows))
+        except BaseException as error:  # handed to the parsing thread by `finish`
+            self._error = error
+        finally:
+            self._chunks.put(None)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending and not self._is_done:
+            chunk = self._chunks.get()
+            if chunk is None:
+                self._is_done = True
+            else:
+                self._pending = memoryview(chunk)
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+    def finish(self) -> None:
+        """Wait for the COPY to end (draining what the parser did not read) and raise its error."""
+        self._is_abandoned = True
+        while not self._is_done:
+            self._is_done = self._chunks.get() is None
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+
+def _lists_decoded(column: pd.Series) -> pd.Series:
+    """Return the column with its JSON arrays ('["woman"]') decoded into lists, other values as they are.
+
+    A dimension's answers take few distinct values, so each distinct text is
+    decoded once (rows with the same answer share one list, which nothing
+    mutates): decoding row by row took seconds on a large wave.
+    """
+    codes, uniques = pd.factorize(column.to_numpy(dtype=object))
+    distinct = np.empty(len(uniques), dtype=object)
+    is_list = False
+    for position, value in enumerate(uniques.tolist()):
+        if isinstance(value, str) and value.startswith("["):
+            distinct[position] = json.loads(value)
+            is_list = True
+        else:
+            distinct[position] = value
+    if not is_list:
+        return column
+    values = column.to_numpy(dtype=object).copy()
+    answered = codes >= 0
+    values[answered] = distinct[codes[answered]]
+    return pd.Series(values, index=column.index, name=column.name)
 
 
 def publication_compute(*, wave: Wave, responses: pd.DataFrame, on_stage: Callable[[str, int], None]) -> Publication:
@@ -185,20 +286,25 @@ def _json_rows(frame: pd.DataFrame, columns: list[str]) -> list[tuple[Any, ...]]
 
 def _json_column(column: pd.Series) -> list[Any]:
     missing = column.isna().to_numpy()
-    values: list[Any]
-    if column.dtype.kind == "f":
-        values = column.to_numpy(dtype="float64").tolist()
-    elif column.dtype.kind in "iub":
-        # Nullable integers: to_numpy() would turn them into floats when one is missing.
-        values = column.to_numpy(dtype=object, na_value=None).tolist()
-    else:
-        # Tuples (groups) are written as JSON arrays as they are.
-        values = [
-            value.item() if isinstance(value, np.generic) else value for value in column.to_numpy(dtype=object).tolist()
-        ]
+    if column.dtype.kind in "fiub":
+        if column.dtype.kind == "f":
+            # Python floats made in C; value by value through an object array took most of the store.
+            values = column.to_numpy(dtype="float64").astype(object)
+        else:
+            # Nullable integers: to_numpy() would turn them into floats when one is missing.
+            values = column.to_numpy(dtype=object, na_value=None)
+        if missing.any():
+            values[missing] = None
+        return list(values.tolist())
+    # Tuples (groups) are written as JSON arrays as they are; numpy scalars become Python values.
+    values = column.to_numpy(dtype=object).copy()
+    if any(issubclass(kind, np.generic) for kind in set(map(type, values.tolist()))):
+        for index, value in enumerate(values.tolist()):
+            if isinstance(value, np.generic):
+                values[index] = value.item()
     if missing.any():
-        values = [None if is_missing else value for value, is_missing in zip(values, missing.tolist(), strict=True)]
-    return values
+        values[missing] = None
+    return list(values.tolist())
 
 
 def _tables(run: AnalyticsRun, publication: Publication) -> list[PublishedTable]:
@@ -209,20 +315,26 @@ def _tables(run: AnalyticsRun, publication: Publication) -> list[PublishedTable]
     # it is null anyway, and most cells of a small wave are hidden, so the write shrinks severalfold.
     for index in np.flatnonzero(cells["suppressed"].to_numpy(dtype=bool)).tolist():
         rows[index] = rows[index][:1]
-    keys = pd.Series([",".join(dimensions) for dimensions in cells["dimensions"]]) + "|" + cells["area"]
+    # Plain lists: indexing pandas columns cell by cell costs more than the rest of this function.
+    dimensions_of = cells["dimensions"].tolist()
+    measures = cells["measure"].tolist()
+    areas = cells["area"].tolist()
+    positions_of: dict[tuple[tuple[str, ...], str], list[int]] = {}
+    for position, key in enumerate(zip(dimensions_of, areas, strict=True)):
+        positions_of.setdefault(key, []).append(position)
     tables: list[PublishedTable] = []
-    for positions in keys.groupby(keys, sort=False).indices.values():
-        first = int(positions[0])
-        dimensions = list(cells["dimensions"].iloc[first])
+    for positions in positions_of.values():
+        first = positions[0]
+        dimensions = list(dimensions_of[first])
         tables.append(
             PublishedTable(
                 run=run,
                 dimensions=dimensions,
                 table_key=",".join(dimensions),
-                measure=cells["measure"].iloc[first],
-                area=cells["area"].iloc[first],
+                measure=measures[first],
+                area=areas[first],
                 position=len(tables),
-                cells=[rows[position] for position in positions.tolist()],
+                cells=[rows[position] for position in positions],
             )
         )
     return tables

@@ -395,7 +395,8 @@ def _wave_release(
         for item in section["items"]
         if item["type"] in ("single", "multiple") and str(item["slug"]) not in keys
     ]
-    responses = responses_load(wave_id=wave.pk, keys=keys, scale_keys=[item.slug for item in scale_items(instrument)])
+    scale_keys = [item.slug for item in scale_items(instrument)]
+    responses = responses_load(wave_id=wave.pk, keys=keys, scale_keys=scale_keys, raw=True)
     _progress(export.pk, Export.Stage.ANONYMIZING, 5 + (50 * position + 20) // count)
     coalition = wave.coalition
     try:

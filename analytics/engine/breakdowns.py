@@ -100,8 +100,6 @@ CELL_COLUMNS = [
     "is_sensitive",
 ]
 TREND_KEYS = ["dimensions", "groups", "measure", "area"]
-# Elements of the (groups × cells × measures) array built while combining cells, per block.
-_COMBINE_BLOCK_ELEMENTS = 1 << 21
 
 BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
@@ -136,12 +134,13 @@ def _combine(cells: Moments, membership: BoolArray) -> Moments:
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = (weights @ (cells.n * cell_mean)) / n
     centre = np.nan_to_num(mean)
-    between = np.empty_like(n)
-    block = max(1, _COMBINE_BLOCK_ELEMENTS // max(1, cell_mean.size))
-    for start in range(0, weights.shape[0], block):
-        stop = start + block
-        deviation = cell_mean[np.newaxis, :, :] - centre[start:stop, np.newaxis, :]
-        between[start:stop] = np.einsum("gc,ck,gck->gk", weights[start:stop], cells.n, deviation * deviation)
+    # Σ_c w_gc·n_ck·(mean_ck − centre_gk)², added cell by cell in cell order (the order of an einsum
+    # over c, so the same sums to the bit) on groups × measures arrays, instead of forming the
+    # groups × cells × measures array of deviations: several times faster.
+    between = np.zeros_like(n)
+    for cell in range(cell_mean.shape[0]):
+        deviation = cell_mean[cell][np.newaxis, :] - centre
+        between += (weights[:, cell][:, np.newaxis] * cells.n[cell][np.newaxis, :]) * (deviation * deviation)
     return Moments(n=n, mean=mean, m2=weights @ cells.m2 + between)
 
 

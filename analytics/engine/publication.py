@@ -7,7 +7,9 @@ remainder, and the partitions among them), then applies to each measure what
 its own n needs, and returns tables where a hidden cell has every statistic
 missing and `suppressed` true.
 
-Steps, in order:
+Steps, in order (the audit of step 1 runs in a second thread while
+`breakdown_cells` computes the statistics: it needs only the groups'
+members):
 
 1. **Groups** (`group_sets`): the joint audit (rule 4) runs over the sets of
    respondents of every reported group and its remainder, with the
@@ -41,15 +43,18 @@ answered one item; docs/privacy-model.md lists this residual risk.
 """
 
 from collections.abc import Collection, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from analytics.engine.breakdowns import GroupSet, breakdown_cells, group_sets, pair_matrix
-from analytics.engine.disclosure import Cell, Parent, cells_from_masks, complementary_by_size, protect
+from analytics.engine.disclosure import Cell, Parent, cells_from_masks, protect
 from analytics.engine.disclosure.joint_audit import MINIMUM_K, MINIMUM_K_SENSITIVE, validate_thresholds
+from analytics.engine.disclosure.suppression import ParentIndex
 from analytics.engine.frame import SECTOR, area_slugs, scale_items
 from analytics.engine.scoring import to_100
 from analytics.engine.statistics import ALPHA, GAP_THRESHOLD, STATISTIC_COLUMNS, benjamini_hochberg, flags
@@ -151,51 +156,66 @@ def publish(
     columns); `k` and `k_sensitive` the coalition's thresholds.
     """
     validate_thresholds(k=k, k_sensitive=k_sensitive)
-    computed = breakdown_cells(
-        responses=responses,
-        instrument=instrument,
-        sensitive_sectors=sensitive_sectors,
-        gap_threshold=gap_threshold,
-        alpha=alpha,
-        sectors=sectors,
-    )
-    sets = group_sets(responses=responses, instrument=instrument, sensitive_sectors=sensitive_sectors, sectors=sectors)
-    raw = _every_cell(computed, sets=sets, instrument=instrument)
-    audit_cells, parents = disclosure_problem(sets)
-    hidden_groups = protect(cells=audit_cells, parents=parents, k=k, k_sensitive=k_sensitive).hidden_ids
 
-    group_ids = [cell_id(group.dimensions, group.groups) for group in sets]
+    groups_known: Future[tuple[list[GroupSet], list[Parent]]] = Future()
+
+    def audited() -> frozenset[str]:
+        try:
+            sets = group_sets(
+                responses=responses, instrument=instrument, sensitive_sectors=sensitive_sectors, sectors=sectors
+            )
+            audit_cells, parents = disclosure_problem(sets)
+        except BaseException as error:
+            groups_known.set_exception(error)
+            raise
+        groups_known.set_result((sets, parents))
+        return protect(cells=audit_cells, parents=parents, k=k, k_sensitive=k_sensitive).hidden_ids
+
+    # The audit needs only who is in which group, not the statistics, so it runs in a second thread
+    # while this one computes the cells and prepares all that does not depend on the audit's result:
+    # both spend much of their time in numpy, pandas and HiGHS code that releases the GIL, so on a
+    # large wave the two overlap on two cores.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="disclosure") as pool:
+        audit = pool.submit(audited)
+        computed = breakdown_cells(
+            responses=responses,
+            instrument=instrument,
+            sensitive_sectors=sensitive_sectors,
+            gap_threshold=gap_threshold,
+            alpha=alpha,
+            sectors=sectors,
+        )
+        sets, parents = groups_known.result()
+        raw = _every_cell(computed, sets=sets, instrument=instrument)
+        group_ids = [cell_id(group.dimensions, group.groups) for group in sets]
+        per_measure = _MeasureSuppression(
+            group_ids=group_ids,
+            group_sensitive=[group.is_sensitive for group in sets],
+            parents=parents,
+            k=k,
+            k_sensitive=k_sensitive,
+        )
+        measure_rows = list(raw.groupby(["measure", "area"], sort=False).indices.values())
+        pairs = pair_matrix(responses=responses, sectors=sectors)
+        hidden_groups = audit.result()
+
     # `_every_cell` lists each group's measures together, in the order of `sets`.
-    ids = np.repeat(np.array(group_ids, dtype=object), len(raw) // len(sets))
-    suppressed = _in(ids, hidden_groups)
-    group_sensitive = {cell_id(group.dimensions, group.groups): group.is_sensitive for group in sets}
+    measure_count = len(raw) // len(sets)
+    suppressed = np.repeat(_in(np.array(group_ids, dtype=object), hidden_groups), measure_count)
+    hidden_mask = per_measure.mask(hidden_groups)
     counts = raw["n"].to_numpy()
     # Measures whose groups have the same n (no item nonresponse in between) hide the same cells.
     decided: dict[bytes, np.ndarray] = {}
-    for rows in raw.groupby(["measure", "area"], sort=False).indices.values():
+    for rows in measure_rows:
         key = counts[rows].tobytes()
         if key not in decided:
-            decided[key] = _hidden_for_measure(
-                ids=ids[rows],
-                n=counts[rows],
-                group_ids=group_ids,
-                group_sensitive=group_sensitive,
-                parents=parents,
-                hidden_groups=hidden_groups,
-                k=k,
-                k_sensitive=k_sensitive,
-            )
+            decided[key] = per_measure.hidden(group_index=rows // measure_count, n=counts[rows], hidden=hidden_mask)
         suppressed[rows] |= decided[key]
     cells = _formatted(raw, suppressed=suppressed, gap_threshold=gap_threshold, alpha=alpha)
-    pairs = _published_pairs(
-        responses=responses,
-        sectors=sectors,
-        sensitive_sectors=sensitive_sectors,
-        hidden_groups=hidden_groups,
-        k=k,
-        k_sensitive=k_sensitive,
+    published_pairs = _published_pairs(
+        pairs=pairs, sensitive_sectors=sensitive_sectors, hidden_groups=hidden_groups, k=k, k_sensitive=k_sensitive
     )
-    return Publication(cells=cells, pairs=pairs)
+    return Publication(cells=cells, pairs=published_pairs)
 
 
 def _every_cell(computed: pd.DataFrame, *, sets: Sequence[GroupSet], instrument: Mapping[str, Any]) -> pd.DataFrame:
@@ -223,29 +243,54 @@ def _every_cell(computed: pd.DataFrame, *, sets: Sequence[GroupSet], instrument:
     return merged[computed.columns.tolist()]
 
 
-def _hidden_for_measure(
-    *,
-    ids: np.ndarray,
-    n: np.ndarray,
-    group_ids: Sequence[str],
-    group_sensitive: Mapping[str, bool],
-    parents: Sequence[Parent],
-    hidden_groups: Collection[str],
-    k: int,
-    k_sensitive: int,
-) -> np.ndarray:
-    """Return which of one measure's rows to hide: hidden groups, then primary and complementary on its n."""
-    sizes = dict.fromkeys(group_ids, 0)
-    sizes.update(zip(ids.tolist(), n.tolist(), strict=True))
-    total = sizes[OVERALL_ID]
-    for identifier in group_ids:
-        if identifier != OVERALL_ID:
-            sizes[_remainder_id(identifier)] = total - sizes[identifier]
-    thresholds = {identifier: k_sensitive if group_sensitive.get(identifier, False) else k for identifier in sizes}
-    hidden = {identifier for identifier in hidden_groups if identifier in sizes}
-    hidden |= {identifier for identifier, size in sizes.items() if size < thresholds[identifier]}
-    hidden.update(complementary_by_size(parents=parents, sizes=sizes, thresholds=thresholds, hidden_ids=hidden, k=k))
-    return _in(ids, hidden)
+class _MeasureSuppression:
+    """Primary and complementary suppression on one measure's n, for every measure of a wave.
+
+    The audit's cells are each group and its remainder ("everyone else"),
+    under the same parents for every measure: they are indexed once
+    (`ParentIndex`), group i at position i and its remainder after the
+    groups, and each measure brings only its sizes.
+    """
+
+    def __init__(
+        self,
+        *,
+        group_ids: Sequence[str],
+        group_sensitive: Sequence[bool],
+        parents: Sequence[Parent],
+        k: int,
+        k_sensitive: int,
+    ) -> None:
+        self.overall = group_ids.index(OVERALL_ID)
+        self.others = np.array(
+            [index for index, identifier in enumerate(group_ids) if identifier != OVERALL_ID], dtype=np.int64
+        )
+        ids = [*group_ids, *(_remainder_id(group_ids[index]) for index in self.others.tolist())]
+        self.index = ParentIndex(parents=parents, ids=ids)
+        # A remainder is held to k: it is not itself a sensitive group.
+        self.thresholds = np.full(len(ids), k, dtype=np.int64)
+        self.thresholds[: len(group_ids)][np.asarray(group_sensitive, dtype=bool)] = k_sensitive
+        self.threshold_list = self.thresholds.tolist()
+        self.group_count = len(group_ids)
+        self.k = k
+
+    def mask(self, ids: Collection[str]) -> npt.NDArray[np.bool_]:
+        """Return the indexed cells (groups, then remainders) that are among `ids`."""
+        mask = np.zeros(len(self.index.ids), dtype=np.bool_)
+        mask[[self.index.position[i] for i in ids if i in self.index.position]] = True
+        return mask
+
+    def hidden(self, *, group_index: np.ndarray, n: np.ndarray, hidden: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+        """Return which of one measure's rows (group positions, n) to hide: `hidden` (a `mask`), then more."""
+        group_n = np.zeros(self.group_count, dtype=np.int64)
+        group_n[group_index] = n
+        sizes = np.concatenate([group_n, group_n[self.overall] - group_n[self.others]])
+        hidden = hidden | (sizes < self.thresholds)
+        added = self.index.hidden_by_size(
+            sizes=sizes.tolist(), thresholds=self.threshold_list, hidden=np.flatnonzero(hidden).tolist(), k=self.k
+        )
+        hidden[added] = True
+        return np.asarray(hidden[group_index], dtype=np.bool_)
 
 
 def _in(ids: np.ndarray, members: Collection[str]) -> np.ndarray:
@@ -299,15 +344,13 @@ def _formatted(raw: pd.DataFrame, *, suppressed: np.ndarray, gap_threshold: floa
 
 def _published_pairs(
     *,
-    responses: pd.DataFrame,
-    sectors: Sequence[str],
+    pairs: pd.DataFrame,
     sensitive_sectors: Collection[str],
     hidden_groups: Collection[str],
     k: int,
     k_sensitive: int,
 ) -> pd.DataFrame:
-    """Return the pair matrix with each directed cell hidden below its threshold or with its rater sector."""
-    pairs = pair_matrix(responses=responses, sectors=sectors)
+    """Return the pair matrix (`pair_matrix`) with each directed cell hidden below its threshold or with its rater."""
     rater = pairs["rater_sector"].to_numpy(dtype=object)
     thresholds = np.array([k_sensitive if sector in sensitive_sectors else k for sector in rater])
     rater_hidden = np.array([cell_id((SECTOR,), (sector,)) in hidden_groups for sector in rater], dtype=bool)

@@ -257,13 +257,19 @@ class Auditor:
         self.stored_columns = sparse.csc_array(by_atom.T)
         sensitive = np.packbits([cell.is_sensitive for cell in self.cells]) if count else np.zeros(0, np.uint8)
         self.is_sensitive_atom = np.any(self.packed_atoms & sensitive[None, :], axis=1)
-        # Σ_a m_a·s_a·s_aᵀ over the pairs of stored cells of each atom (upper triangle, then mirrored).
-        upper = np.zeros((count + 1) * (count + 1))
+        # Σ_a m_a·s_a·s_aᵀ over the pairs of stored cells of each atom (upper triangle, then mirrored),
+        # over the distinct stored sets only: the remainder of a group holding less than half of the
+        # wave is stored as the group's own set, so about half the cells are repeats, and an atom's
+        # pairs four times fewer. A repeated set's row and column are copies (the same sums).
+        representative, distinct_of = _distinct_rows(self.stored)
+        by_distinct = sparse.csr_array(self.stored[representative].T)
+        distinct = representative.size
+        upper = np.zeros((distinct + 1) * (distinct + 1))
         keys: list[IntArray] = []
         weights: list[FloatArray] = []
         pending = 0
-        for chosen, left, right, _diagonal in _cell_pairs(by_atom, count):
-            keys.append((left * (count + 1) + right).ravel())
+        for chosen, left, right, _diagonal in _cell_pairs(by_distinct, distinct):
+            keys.append((left * (distinct + 1) + right).ravel())
             weights.append(np.repeat(self.multiplicity[chosen], left.shape[1]))
             pending += keys[-1].size
             if pending >= _GRAM_KEYS_AT_ONCE:
@@ -271,8 +277,9 @@ class Auditor:
                 keys, weights, pending = [], [], 0
         if keys:
             upper += np.bincount(np.concatenate(keys), weights=np.concatenate(weights), minlength=upper.size)
-        gram = upper.reshape(count + 1, count + 1)[:count, :count]
-        self.stored_gram = gram + gram.T - np.diag(np.diag(gram))
+        gram = upper.reshape(distinct + 1, distinct + 1)[:distinct, :distinct]
+        gram = gram + gram.T - np.diag(np.diag(gram))
+        self.stored_gram = np.ascontiguousarray(gram[np.ix_(distinct_of, distinct_of)])
         self.stored_mass = np.asarray(self.stored @ self.multiplicity, dtype=np.float64).ravel()
 
     @property
@@ -816,6 +823,38 @@ class Auditor:
         if solution is None:
             return None
         return {row: value for row, value in zip(rows, solution, strict=True) if value != 0}
+
+
+def _distinct_rows(matrix: Any) -> tuple[IntArray, IntArray]:
+    """Return the first row of each distinct row of a 0/1 CSR matrix, and the distinct row of every row.
+
+    Rows are told apart by their length and a 64-bit hash of their column
+    indices (a sum of fixed random words), then checked index by index; a row
+    that matches no earlier row exactly starts a distinct row itself.
+    """
+    matrix = sparse.csr_array(matrix).sorted_indices()
+    rows = matrix.shape[0]
+    indptr = np.asarray(matrix.indptr, dtype=np.int64)
+    indices = np.asarray(matrix.indices, dtype=np.int64)
+    words = np.random.default_rng(_SAMPLE_SEED).integers(1, 2**63, size=max(matrix.shape[1], 1), dtype=np.uint64)
+    # Sums modulo 2⁶⁴ over each row's indices, as differences of a running sum (an empty row gives 0).
+    running = np.concatenate([np.zeros(1, dtype=np.uint64), np.cumsum(words[indices], dtype=np.uint64)])
+    keys = zip((running[indptr[1:]] - running[indptr[:-1]]).tolist(), np.diff(indptr).tolist(), strict=True)
+    representative: list[int] = []
+    distinct_of = np.empty(rows, dtype=np.int64)
+    seen: dict[tuple[int, int], list[int]] = {}
+    for row, key in enumerate(keys):
+        places = seen.setdefault(key, [])
+        for place in places:
+            first = representative[place]
+            if np.array_equal(indices[indptr[first] : indptr[first + 1]], indices[indptr[row] : indptr[row + 1]]):
+                distinct_of[row] = place
+                break
+        else:
+            places.append(len(representative))
+            distinct_of[row] = len(representative)
+            representative.append(row)
+    return np.asarray(representative, dtype=np.int64), distinct_of
 
 
 def _cell_pairs(by_atom: Any, cells: int) -> Iterator[tuple[IntArray, IntArray, IntArray, BoolArray]]:

@@ -1,7 +1,7 @@
 """Primary and complementary suppression, and `protect`: suppress until the joint audit passes."""
 
 import heapq
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -123,82 +123,161 @@ def complementary_by_size(
     return _Complementary(parents=parents, sizes=sizes, thresholds=thresholds, k=k).hide(hidden_ids)
 
 
-class _Complementary:
+class ParentIndex:
+    """Parents with their cells as positions in `ids`, indexed once for many size vectors.
+
+    `hidden_by_size` is `complementary_by_size` on positions: for one size
+    vector per measure, over the same parents, without rebuilding the index
+    or hashing ids each time.
+    """
+
+    def __init__(self, *, parents: Sequence[Parent], ids: Sequence[str]) -> None:
+        self.ids = list(ids)
+        self.position = {cell_id: position for position, cell_id in enumerate(self.ids)}
+        if len(self.position) != len(self.ids):
+            raise ValueError("ids must be unique")
+        self.totals = [-1 if parent.total_id is None else self.position[parent.total_id] for parent in parents]
+        self.children = [tuple(self.position[child] for child in parent.child_ids) for parent in parents]
+        # Each child's first place in its parent: the tie-break among equal sizes.
+        self.ranks = [tuple(parent.child_ids.index(child) for child in parent.child_ids) for parent in parents]
+        parents_of: list[list[int]] = [[] for _ in self.ids]
+        for place, (total, children) in enumerate(zip(self.totals, self.children, strict=True)):
+            for cell in (*children, *([total] if total >= 0 else [])):
+                parents_of[cell].append(place)
+        self.parents_of = [tuple(places) for places in parents_of]
+
+    def hidden_by_size(
+        self, *, sizes: Sequence[int], thresholds: Sequence[int], hidden: Collection[int], k: int
+    ) -> list[int]:
+        """Return the positions complementary suppression hides in addition to `hidden` (positions), in order."""
+        return _Sweep(self, sizes=sizes, thresholds=thresholds, k=k).hide(hidden)
+
+
+class _Sweep:
     """Complementary suppression that remembers which parents are settled, for repeated calls in `protect`.
 
     A parent once processed stays settled until one of its cells is hidden,
     so each call revisits, in the parents' order and sweep after sweep as
     before, only the parents that a newly hidden cell touches: the same
-    decisions as sweeping over every parent.
+    decisions as sweeping over every parent. Cells are positions of a
+    `ParentIndex` (integers and lists: this runs once per measure).
     """
 
-    def __init__(
-        self, *, parents: Sequence[Parent], sizes: Mapping[str, int], thresholds: Mapping[str, int], k: int
-    ) -> None:
-        self.parents = list(parents)
-        self.sizes = sizes
+    def __init__(self, index: ParentIndex, *, sizes: Sequence[int], thresholds: Sequence[int], k: int) -> None:
+        self.index = index
+        self.sizes = list(sizes)
+        self.thresholds = list(thresholds)
         self.k = k
-        self.thresholds = thresholds
-        self.parents_of: dict[str, list[int]] = {}
-        for position, parent in enumerate(self.parents):
-            for cell_id in (*parent.child_ids, *([parent.total_id] if parent.total_id is not None else [])):
-                self.parents_of.setdefault(cell_id, []).append(position)
-        self.hidden: set[str] = set()
+        self.hidden = bytearray(len(index.ids))
+        self.hidden_cells: list[int] = []
         # Parents to visit (all at first); the one being visited; this sweep's and the next sweep's queues.
-        self.unsettled = set(range(len(self.parents)))
+        self.unsettled = set(range(len(index.children)))
         self.current = -1
         self.this_sweep: list[int] = []
         self.next_sweep: list[int] = []
 
-    def _is_exposed(self, children: list[str]) -> bool:
+    def _is_exposed(self, children: list[int]) -> bool:
+        if len(children) == 1:
+            return True
         # An empty sensitive cell asks for no more than k: it holds nobody to protect.
-        needed = max((self.thresholds[child] for child in children if self.sizes[child] > 0), default=self.k)
-        return len(children) == 1 or sum(self.sizes[child] for child in children) < needed
+        needed = -1
+        total = 0
+        for child in children:
+            size = self.sizes[child]
+            total += size
+            if size > 0 and self.thresholds[child] > needed:
+                needed = self.thresholds[child]
+        return total < (self.k if needed < 0 else needed)
 
-    def _mark(self, cell_id: str) -> None:
-        self.hidden.add(cell_id)
-        for position in self.parents_of.get(cell_id, ()):
-            if position == self.current or position in self.unsettled:
+    def _mark(self, cell: int) -> None:
+        self.hidden[cell] = 1
+        self.hidden_cells.append(cell)
+        for place in self.index.parents_of[cell]:
+            if place == self.current or place in self.unsettled:
                 continue
-            self.unsettled.add(position)
+            self.unsettled.add(place)
             # Later in the order: this sweep reaches it; earlier: the next sweep.
-            heapq.heappush(self.this_sweep if position > self.current else self.next_sweep, position)
+            heapq.heappush(self.this_sweep if place > self.current else self.next_sweep, place)
 
-    def hide(self, hidden_ids: Collection[str]) -> list[str]:
+    def hide(self, hidden: Iterable[int]) -> list[int]:
         """Take these cells as hidden and return the cells complementary suppression adds, in order."""
+        hidden = list(hidden)
+        if self.unsettled:
+            # A parent with no hidden cell is settled as it stands (visiting it changes nothing), and
+            # a cell hidden later puts it back (`_mark`) where a full sweep would visit it: so only
+            # the parents of hidden cells are visited. Most parents of a large wave are of this kind.
+            parents_of = self.index.parents_of
+            self.unsettled &= {place for cell in (*self.hidden_cells, *hidden) for place in parents_of[cell]}
         self.current = -1
         self.this_sweep = sorted(self.unsettled)
         self.next_sweep = []
-        for cell_id in hidden_ids:
-            if cell_id not in self.hidden:
-                self._mark(cell_id)
-        added: list[str] = []
+        for cell in hidden:
+            if not self.hidden[cell]:
+                self._mark(cell)
+        added: list[int] = []
         while self.this_sweep:
             while self.this_sweep:
                 self.current = heapq.heappop(self.this_sweep)
                 self.unsettled.discard(self.current)
-                self._settle(self.parents[self.current], added)
+                self._settle(self.current, added)
             self.current, self.this_sweep, self.next_sweep = -1, self.next_sweep, []
         return added
 
-    def _settle(self, parent: Parent, added: list[str]) -> None:
-        if parent.total_id is not None and parent.total_id in self.hidden:
+    def _settle(self, place: int, added: list[int]) -> None:
+        total = self.index.totals[place]
+        hidden = self.hidden
+        if total >= 0 and hidden[total]:
             return
-        hidden_children = [child for child in parent.child_ids if child in self.hidden]
+        children = self.index.children[place]
+        hidden_children = [child for child in children if hidden[child]]
         if not hidden_children or not self._is_exposed(hidden_children):
             return
-        visible = sorted(
-            (child for child in parent.child_ids if child not in self.hidden),
-            key=lambda child: (self.sizes[child], parent.child_ids.index(child)),
-        )
+        sizes = self.sizes
+        visible = [
+            child
+            for _size, _rank, child in sorted(
+                (sizes[child], rank, child)
+                for child, rank in zip(children, self.index.ranks[place], strict=True)
+                if not hidden[child]
+            )
+        ]
+        visible.reverse()
         while visible and self._is_exposed(hidden_children):
-            child = visible.pop(0)
+            child = visible.pop()
             self._mark(child)
             hidden_children.append(child)
             added.append(child)
-        if self._is_exposed(hidden_children) and parent.total_id is not None:
-            self._mark(parent.total_id)
-            added.append(parent.total_id)
+        if total >= 0 and self._is_exposed(hidden_children):
+            self._mark(total)
+            added.append(total)
+
+
+class _Complementary:
+    """`_Sweep` on cell ids, for `protect` and the functions above; every id a parent names needs a size."""
+
+    def __init__(
+        self, *, parents: Sequence[Parent], sizes: Mapping[str, int], thresholds: Mapping[str, int], k: int
+    ) -> None:
+        named = (
+            cell_id
+            for parent in parents
+            for cell_id in (*parent.child_ids, *([parent.total_id] if parent.total_id is not None else []))
+        )
+        ids = list(dict.fromkeys([*sizes, *named]))
+        self.index = ParentIndex(parents=parents, ids=ids)
+        self.sweep = _Sweep(
+            self.index,
+            sizes=[sizes[cell_id] for cell_id in ids],
+            thresholds=[thresholds[cell_id] for cell_id in ids],
+            k=k,
+        )
+
+    def hide(self, hidden_ids: Collection[str]) -> list[str]:
+        """Take these cells as hidden and return the cells complementary suppression adds, in order."""
+        position = self.index.position
+        # A hidden cell that no parent names changes nothing.
+        added = self.sweep.hide([position[cell_id] for cell_id in hidden_ids if cell_id in position])
+        return [self.index.ids[cell] for cell in added]
 
 
 def _cell_to_suppress(
