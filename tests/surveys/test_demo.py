@@ -107,6 +107,9 @@ def test_the_role_logins_are_roster_members_and_the_steward_has_model_permission
         (False, False),
     ]
     assert sorted(users["steward"].get_all_permissions()) == [
+        "exports.add_researchgrant",
+        "exports.change_researchgrant",
+        "exports.view_researchgrant",
         "surveys.add_coalition",
         "surveys.add_member",
         "surveys.add_sector",
@@ -115,6 +118,7 @@ def test_the_role_logins_are_roster_members_and_the_steward_has_model_permission
         "surveys.change_member",
         "surveys.change_sector",
         "surveys.change_wave",
+        "surveys.view_auditevent",
         "surveys.view_coalition",
         "surveys.view_instrument",
         "surveys.view_member",
