@@ -104,7 +104,12 @@ def answer_keys(*, instrument: Mapping[str, Any], sectors: Sequence[str]) -> lis
 def responses_load(
     *, wave_id: int, keys: Sequence[str] | None = None, scale_keys: Collection[str] = (), raw: bool = False
 ) -> pd.DataFrame:
-    """Return the wave's responses frame, from one query (no model instances).
+    """Return the wave's responses frame, from one query (no model instances), in the order of the response ids.
+
+    The order is fixed so that a wave's figures are the same in every run:
+    floating-point sums depend on the order of their terms, and a parallel
+    scan returns rows in any order (a 0–100 score once rounded to 67 in one
+    run and 68 in the next).
 
     On PostgreSQL with `keys`, the database extracts just those answers and
     streams them as CSV (COPY), which pandas' C parser reads: several times
@@ -118,7 +123,8 @@ def responses_load(
     """
     if keys is not None and connection.vendor == "postgresql":
         return _responses_copy(wave_id=wave_id, keys=list(keys), scale_keys=frozenset(scale_keys), raw=raw)
-    return responses_frame(Response.objects.filter(wave_id=wave_id).values_list("sector", "answers").iterator(5000))
+    responses = Response.objects.filter(wave_id=wave_id).order_by("id")
+    return responses_frame(responses.values_list("sector", "answers").iterator(5000))
 
 
 def _responses_copy(*, wave_id: int, keys: list[str], scale_keys: Collection[str], raw: bool = False) -> pd.DataFrame:
@@ -127,7 +133,8 @@ def _responses_copy(*, wave_id: int, keys: list[str], scale_keys: Collection[str
     # One jsonb_to_record per row: each `answers ->> key` would decompress a stored (TOASTed) document again.
     record = sql.SQL(", ").join([sql.SQL("{} text").format(sql.Identifier(key)) for key in keys])
     statement = sql.SQL(
-        "COPY (SELECT r.sector, {} FROM {} AS r, jsonb_to_record(r.answers) AS x({}) WHERE r.wave_id = {})"
+        "COPY (SELECT r.sector, {} FROM {} AS r, jsonb_to_record(r.answers) AS x({}) WHERE r.wave_id = {}"
+        " ORDER BY r.id)"
         " TO STDOUT (FORMAT csv)"
     ).format(
         sql.SQL(", ").join([sql.SQL("x.{}").format(sql.Identifier(key)) for key in keys]),
@@ -310,11 +317,13 @@ def _json_column(column: pd.Series) -> list[Any]:
 def _tables(run: AnalyticsRun, publication: Publication) -> list[PublishedTable]:
     """Return one table per (dimensions, measure, area), in the engine's order of first appearance."""
     cells = publication.cells
-    rows = _json_rows(cells, ["groups", *_CELL_STATISTICS])
     # A hidden cell is stored as its groups alone (analytics.selectors.cell_fields): every figure of
     # it is null anyway, and most cells of a small wave are hidden, so the write shrinks severalfold.
-    for index in np.flatnonzero(cells["suppressed"].to_numpy(dtype=bool)).tolist():
-        rows[index] = rows[index][:1]
+    # Only the shown cells' figures are converted (the conversion is value by value, so the same).
+    rows: list[tuple[Any, ...]] = [(group,) for group in _json_column(cells["groups"])]
+    shown = np.flatnonzero(~cells["suppressed"].to_numpy(dtype=bool))
+    for index, row in zip(shown.tolist(), _json_rows(cells.iloc[shown], ["groups", *_CELL_STATISTICS]), strict=True):
+        rows[index] = row
     # Plain lists: indexing pandas columns cell by cell costs more than the rest of this function.
     dimensions_of = cells["dimensions"].tolist()
     measures = cells["measure"].tolist()

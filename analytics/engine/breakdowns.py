@@ -137,10 +137,20 @@ def _combine(cells: Moments, membership: BoolArray) -> Moments:
     # Σ_c w_gc·n_ck·(mean_ck − centre_gk)², added cell by cell in cell order (the order of an einsum
     # over c, so the same sums to the bit) on groups × measures arrays, instead of forming the
     # groups × cells × measures array of deviations: several times faster.
+    # A group outside the cell would add an exact +0.0 (weight 0 times a finite, non-negative
+    # term), so where few groups hold the cell only their rows are updated: the same sums.
     between = np.zeros_like(n)
+    group_count = weights.shape[0]
     for cell in range(cell_mean.shape[0]):
-        deviation = cell_mean[cell][np.newaxis, :] - centre
-        between += (weights[:, cell][:, np.newaxis] * cells.n[cell][np.newaxis, :]) * (deviation * deviation)
+        inside = np.flatnonzero(membership[:, cell])
+        if 2 * inside.size >= group_count:
+            deviation = cell_mean[cell][np.newaxis, :] - centre
+            between += (weights[:, cell][:, np.newaxis] * cells.n[cell][np.newaxis, :]) * (deviation * deviation)
+        elif inside.size:
+            deviation = cell_mean[cell][np.newaxis, :] - centre[inside]
+            between[inside] += (weights[inside, cell][:, np.newaxis] * cells.n[cell][np.newaxis, :]) * (
+                deviation * deviation
+            )
     return Moments(n=n, mean=mean, m2=weights @ cells.m2 + between)
 
 

@@ -17,7 +17,7 @@ from analytics.engine.publication import publish
 from analytics.models import AnalyticsRun, PublishedPairMatrix, PublishedTable
 from analytics.selectors import cell_fields
 from surveys import services as survey_services
-from surveys.models import Coalition, Instrument, Wave
+from surveys.models import Coalition, Instrument, Response, Wave
 from tests.analytics.conftest import Person, closed_wave_with
 from tests.conftest import add_members, open_wave_for, requires_postgres
 
@@ -74,6 +74,10 @@ def test_the_answers_load_in_one_query(
     ]
 
 
+def as_text(column: pd.Series) -> list[str | None]:
+    return [None if pd.isna(value) else str(value) for value in column.tolist()]
+
+
 @requires_postgres
 def test_the_postgres_copy_loader_gives_the_engine_what_the_orm_gives(
     coalition: Coalition, instrument: Instrument
@@ -95,6 +99,16 @@ def test_the_postgres_copy_loader_gives_the_engine_what_the_orm_gives(
     decoded = services.responses_load(wave_id=wave.pk)
 
     assert copied.shape == (60, 1 + len(keys))
+    # Both in the order of the response ids, so that a wave's sums are the same in every run.
+    by_id = list(Response.objects.filter(wave=wave).order_by("id").values_list("sector", flat=True))
+    assert copied["sector"].tolist() == by_id
+    assert decoded["sector"].tolist() == by_id
+    raw = services.responses_load(wave_id=wave.pk, keys=keys, scale_keys=scale, raw=True)
+    for key in ("power-2", "pair:law-enforcement"):  # "na" and "none" kept, numbers as their text
+        assert as_text(raw[key]) == as_text(decoded[key])
+    # 48 people (index % 5 ≠ 0) answered "na"; 16 of them (index % 3 = 2) "none" for law enforcement.
+    assert as_text(raw["power-2"]).count("na") == 48
+    assert as_text(raw["pair:law-enforcement"]).count("none") == 16
     arguments = {"instrument": instrument.definition, "sectors": sectors, "sensitive_sectors": ["survivor-leaders"]}
     # Aggregates only: the order of the rows does not matter.
     first = publish(responses=copied, **arguments)

@@ -121,7 +121,9 @@ def test_an_export_of_a_closed_wave_holds_every_format_codebook_aggregates_and_r
         assert item["text"]["es"] in codebook
     # The aggregate tables are the API's cells.
     api = all_cells(leader(setup.coalition), setup.wave)
-    aggregates = pd.read_csv(io.BytesIO(archive.read(f"aggregates/wave-{setup.wave.pk}-breakdowns.csv")))
+    aggregates = pd.read_csv(
+        io.BytesIO(archive.read(f"aggregates/wave-{setup.wave.pk}-breakdowns.csv")), dtype={"n_label": object}
+    )
     assert len(aggregates) == len(api)
     assert aggregates["suppressed"].tolist() == [cell["suppressed"] for cell in api]
     assert aggregates["n"].fillna(-1).astype(int).tolist() == [-1 if cell["n"] is None else cell["n"] for cell in api]

@@ -32,6 +32,7 @@ import numpy.typing as npt
 import scipy.linalg
 from scipy import sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.optimize._highspy import _core as _highs
 
 from analytics.engine.disclosure.cells import Cell
 
@@ -146,6 +147,60 @@ class _RowSpace:
     values: FloatArray
     first: IntArray  # a wave atom of each publication atom
     cache: dict[str, Any] = field(default_factory=dict)
+
+
+def _linear_programme_minimum(
+    costs: FloatArray,
+    equations: tuple[IntArray, IntArray, FloatArray],
+    goal: FloatArray,
+    *,
+    lower: FloatArray,
+    upper: FloatArray,
+) -> FloatArray | None:
+    """Return the x minimising costs·x with A·x = goal and lower ≤ x ≤ upper (A column-wise), or None.
+
+    The HiGHS that scipy bundles (`scipy.optimize._highspy`, private but
+    pinned with scipy in requirements.txt), given the model and options that
+    `scipy.optimize.milp` gives it (no presolve, no output, every column
+    continuous), without the wrapper's Python around the solve: per-column
+    loops for the integrality and the bound multipliers cost about as much as
+    the solve itself on these programmes (41 per audit of a 200-response
+    wave). Same build, same model, same options: the same optimum, vertex for
+    vertex (checked against `milp` on every programme of the benchmark and
+    demo waves). None unless optimal.
+    """
+    column_starts, indices, values = equations
+    columns = costs.size
+    solver = _highs._Highs()
+    if (
+        solver.setOptionValue("log_to_console", False) == _highs.HighsStatus.kError
+        or solver.setOptionValue("presolve", "off") == _highs.HighsStatus.kError
+    ):
+        return None
+    status = solver.passModel(
+        columns,
+        goal.size,
+        indices.size,
+        int(_highs.MatrixFormat.kColwise),
+        int(_highs.ObjSense.kMinimize),
+        0.0,
+        costs,
+        lower,
+        upper,
+        goal,
+        goal,
+        column_starts.astype(np.int32),
+        indices.astype(np.int32),
+        values,
+        np.zeros(columns, dtype=np.int32),  # every column continuous, as `milp` passes it
+    )
+    if status == _highs.HighsStatus.kError:
+        return None
+    if solver.run() == _highs.HighsStatus.kError:
+        return None
+    if solver.getModelStatus() != _highs.HighsModelStatus.kOptimal:
+        return None
+    return np.array(solver.getSolution().col_value, dtype=np.float64)
 
 
 def validate_thresholds(*, k: int, k_sensitive: int) -> None:
@@ -689,7 +744,6 @@ class Auditor:
         count = space.multiplicity.size
         target = np.zeros(count)
         target[atoms] = 1.0
-        complement_row = self._complement_row(space)
         sign = space.scale * space.row_norm
         if self._equation_atoms.size:
             known = np.unique(space.atom_of_fine[self._equation_atoms])
@@ -701,26 +755,16 @@ class Auditor:
         generated = not self._equation_atoms.size
         # λ = λ⁺ − λ⁻ ≥ 0 each, both held at 0 on withdrawn cells.
         upper = np.where(withdrawn, 0.0, np.inf)
-        bounds = Bounds(np.concatenate([[-np.inf], np.zeros(2 * cells)]), np.concatenate([[np.inf], upper, upper]))
+        lower = np.concatenate([[-np.inf], np.zeros(2 * cells)])
+        upper_bounds = np.concatenate([[np.inf], upper, upper])
         costs = np.concatenate([[0.0], space.row_norm, space.row_norm])
         for _iteration in range(_MAX_ROW_GENERATIONS):
-            equations_of_rows = sparse.csr_array(space.stored[:, rows].T)
-            equations_of_rows.data = equations_of_rows.data * sign[equations_of_rows.indices]
-            part = sparse.vstack([equations_of_rows, complement_row]).tocsc()
-            equations = sparse.hstack([np.ones((rows.size + 1, 1)), part, -part], format="csc")
             goal = np.concatenate([target[rows], [0.0]])
-            # A linear programme (no integer variables) through `milp`, which
-            # costs less around the solver than `linprog`; presolve only slows
-            # these small programmes down (by half).
-            programme = milp(
-                c=costs,
-                constraints=LinearConstraint(equations, goal, goal),
-                bounds=bounds,
-                options={"presolve": False},
+            solution = _linear_programme_minimum(
+                costs, self._combination_equations(space, rows), goal, lower=lower, upper=upper_bounds
             )
-            if programme.status != 0 or programme.x is None:
+            if solution is None:
                 break
-            solution = np.asarray(programme.x, dtype=np.float64)
             coefficients = solution[1 : 1 + cells] - solution[1 + cells :]
             missed = np.flatnonzero(
                 np.abs(solution[0] + space.stored.T @ (sign * coefficients) - target) > _COEFFICIENT_TOLERANCE
@@ -763,12 +807,40 @@ class Auditor:
         return np.sort(atoms[permutation[:steps][keep]])
 
     @staticmethod
-    def _complement_row(space: _RowSpace) -> Any:
-        """Return the programme's last equation's cell part: −1 on complemented cells (t = Σ of their λ_j)."""
-        if "complement_row" not in space.cache:
-            complement = (space.offset > 0).astype(np.float64)
-            space.cache["complement_row"] = sparse.csr_array(-complement[None, :])
-        return space.cache["complement_row"]
+    def _combination_equations(space: _RowSpace, rows: IntArray) -> tuple[IntArray, IntArray, FloatArray]:
+        """Return the programme's equations for these publication atoms as a column-wise sparse matrix.
+
+        Rows: one per atom, then t's equation; columns: t (all ones), λ⁺,
+        λ⁻. λ_j⁺'s column holds the cell's stored set on these atoms times its
+        sign (−1 for a complemented cell) and −1 in t's row when the cell is
+        complemented; λ⁻'s columns are the negatives. Built directly in the
+        layout HiGHS takes, entry for entry what scipy's sparse stacking gave:
+        that stacking cost about as much as the solve on a small wave.
+        """
+        block = space.stored[:, rows].tocsr()
+        block.sort_indices()
+        lengths = np.diff(block.indptr)
+        if "complemented" not in space.cache:
+            space.cache["complemented"] = space.offset > 0
+        complemented = space.cache["complemented"]
+        sign = space.scale * space.row_norm
+        equation_count = rows.size + 1
+        column_lengths = lengths + complemented
+        starts = np.zeros(lengths.size + 1, dtype=np.int64)
+        np.cumsum(column_lengths, out=starts[1:])
+        entries = int(starts[-1])
+        indices = np.empty(entries, dtype=np.int64)
+        values = np.empty(entries, dtype=np.float64)
+        destination = np.arange(block.nnz, dtype=np.int64) + np.repeat(starts[:-1] - block.indptr[:-1], lengths)
+        indices[destination] = block.indices
+        values[destination] = block.data * np.repeat(sign, lengths)
+        last = starts[1:][complemented] - 1
+        indices[last] = rows.size
+        values[last] = -1.0
+        column_starts = np.concatenate([[0], equation_count + starts, equation_count + entries + starts[1:]])
+        all_indices = np.concatenate([np.arange(equation_count, dtype=np.int64), indices, indices])
+        all_values = np.concatenate([np.ones(equation_count), values, -values])
+        return column_starts, all_indices, all_values
 
     def _exact_combination(
         self, space: _RowSpace, coefficients: FloatArray, target: IntArray

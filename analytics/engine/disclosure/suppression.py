@@ -202,6 +202,9 @@ class _Sweep:
     def hide(self, hidden: Iterable[int]) -> list[int]:
         """Take these cells as hidden and return the cells complementary suppression adds, in order."""
         hidden = list(hidden)
+        # On the first call every parent is unsettled, so after the narrowing below every parent of
+        # these cells is already queued: marking them queues nothing more (`_mark` would skip each).
+        is_fresh = len(self.unsettled) == len(self.index.children)
         if self.unsettled:
             # A parent with no hidden cell is settled as it stands (visiting it changes nothing), and
             # a cell hidden later puts it back (`_mark`) where a full sweep would visit it: so only
@@ -211,9 +214,14 @@ class _Sweep:
         self.current = -1
         self.this_sweep = sorted(self.unsettled)
         self.next_sweep = []
+        flags = self.hidden
         for cell in hidden:
-            if not self.hidden[cell]:
-                self._mark(cell)
+            if not flags[cell]:
+                if is_fresh:
+                    flags[cell] = 1
+                    self.hidden_cells.append(cell)
+                else:
+                    self._mark(cell)
         added: list[int] = []
         while self.this_sweep:
             while self.this_sweep:
