@@ -127,14 +127,20 @@ def responses_load(
     return responses_frame(responses.values_list("sector", "answers").iterator(5000))
 
 
+_ORDER = "_order"
+
+
 def _responses_copy(*, wave_id: int, keys: list[str], scale_keys: Collection[str], raw: bool = False) -> pd.DataFrame:
     from psycopg import sql  # PostgreSQL only
 
     # One jsonb_to_record per row: each `answers ->> key` would decompress a stored (TOASTed) document again.
     record = sql.SQL(", ").join([sql.SQL("{} text").format(sql.Identifier(key)) for key in keys])
+    # The rows come in any order (parallel workers); each carries the first 64 bits of its id, by which
+    # pandas puts them in id order. An ORDER BY here made PostgreSQL sort the extracted answers, on disk
+    # at 200 000 responses: about 2 s more.
     statement = sql.SQL(
-        "COPY (SELECT r.sector, {} FROM {} AS r, jsonb_to_record(r.answers) AS x({}) WHERE r.wave_id = {}"
-        " ORDER BY r.id)"
+        "COPY (SELECT ('x' || translate(left(r.id::text, 18), '-', ''))::bit(64)::bigint, r.sector, {}"
+        " FROM {} AS r, jsonb_to_record(r.answers) AS x({}) WHERE r.wave_id = {})"
         " TO STDOUT (FORMAT csv)"
     ).format(
         sql.SQL(", ").join([sql.SQL("x.{}").format(sql.Identifier(key)) for key in keys]),
@@ -158,8 +164,8 @@ def _responses_copy(*, wave_id: int, keys: list[str], scale_keys: Collection[str
             frame = pd.read_csv(
                 io.BufferedReader(stream, buffer_size=_COPY_CHUNK_BYTES),
                 header=None,
-                names=names,
-                dtype={name: ("float64" if name in numeric else object) for name in names},
+                names=[_ORDER, *names],
+                dtype={_ORDER: "int64", **{name: ("float64" if name in numeric else object) for name in names}},
                 keep_default_na=False,
                 na_values={
                     name: (["", NOT_APPLICABLE, NO_RELATIONSHIP] if name in numeric else [""]) for name in names
@@ -169,6 +175,9 @@ def _responses_copy(*, wave_id: int, keys: list[str], scale_keys: Collection[str
             stream.finish()
     if frame.empty:
         return pd.DataFrame({name: pd.Series(dtype=object) for name in names})
+    # Unsigned, as the ids compare (a tie of 64 bits between two random ids is left to chance).
+    order = np.argsort(frame.pop(_ORDER).to_numpy().view(np.uint64), kind="stable")
+    frame = frame.take(order).reset_index(drop=True)
     # Only social-location answers can be lists (multi-select); scale items and pair ratings never are.
     for key in (key for key in keys if not key.startswith(PAIR_PREFIX) and key not in scale_keys):
         frame[key] = _lists_decoded(frame[key])
