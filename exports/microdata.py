@@ -462,7 +462,9 @@ def _item_columns(
                     }
                     for point in range(int(scale["points"]))
                 }
-                missing = _missing((NOT_ANSWERED, "not_answered"), languages=languages)
+                # "Don't know" is declared on every scale item: answers imported from elsewhere may hold it
+                # even where the scale offers no such label.
+                missing = _missing((NOT_ANSWERED, "not_answered"), (DONT_KNOW, "dont_know"), languages=languages)
                 if scale.get("na_label"):
                     missing[DONT_KNOW] = _text(scale["na_label"], languages)
                 description = _describe_scale_item(item, areas, languages)

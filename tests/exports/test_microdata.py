@@ -319,3 +319,28 @@ def test_a_hierarchy_that_does_not_fit_a_custom_dimension_falls_back_to_the_gene
     gender = next(qi for qi in release.anonymization.report["quasi_identifiers"] if qi["slug"] == "gender")
     assert (gender["generic_hierarchy"], gender["level"], gender["dropped"]) == (True, 0, False)
     assert sorted(release.anonymization.quasi_identifiers["gender"].astype(str)) == ["f"] * 6 + ["m"] * 5
+
+
+def test_dont_know_keeps_its_code_even_on_a_scale_without_that_label() -> None:
+    instrument = instrument_with("gender")
+    del instrument["scales"]["agree5"]["na_label"]
+    rows = [{"sector": "victim-services", "power-1": "na"} for _ in range(5)]
+    release = wave_release(
+        wave=WaveInput(
+            label="2026 Q3",
+            responses=frame(rows),
+            sectors=SECTORS,
+            sector_names={},
+            sensitive_sectors=(),
+            published_ids=frozenset({"overall"}),
+            k=K,
+            k_sensitive=K_SENSITIVE,
+        ),
+        instrument=instrument,
+        hierarchies=HIERARCHIES,
+    )
+    data, variables = microdata([release], instrument=instrument, hierarchies=HIERARCHIES)
+
+    power = next(variable for variable in variables if variable.name == "power_1")
+    assert data["power_1"].tolist() == [DONT_KNOW] * 5
+    assert power.missing[DONT_KNOW] == {"en": "Don't know / not applicable", "es": "No sé / no aplica"}
