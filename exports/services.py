@@ -318,16 +318,8 @@ def _build_files(export: Export, work: Path) -> Path:
     waves = sorted(export.waves.select_related("coalition", "instrument"), key=lambda w: (w.coalition.name, w.opens_at))
     if not _still_granted(export):
         raise ExportError(_("Your access to a coalition of this export was revoked, so the export was stopped."))
-    instruments = {wave.instrument.definition["slug"] for wave in waves}
+    # One questionnaire version: `_waves_for_request` refused anything else (at the request and at a retry).
     instrument = waves[0].instrument.definition
-    if len({wave.instrument_id for wave in waves}) > 1:
-        raise ExportError(
-            _(
-                "These waves used different versions of the questionnaire (%(instruments)s). Export the waves of "
-                "each version separately."
-            )
-            % {"instruments": ", ".join(sorted(instruments))}
-        )
     hierarchies = load_hierarchies()
     releases: list[WaveRelease] = []
     for position, wave in enumerate(waves):

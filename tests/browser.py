@@ -1,6 +1,7 @@
 """What the browser tests share: Debian's Chromium (never a browser download), its flags, the viewports."""
 
 import shutil
+from typing import Any
 
 import pytest
 
@@ -21,3 +22,12 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+def assert_accessible(page: Any) -> None:
+    """axe-core finds no violation on the page (each listed with the elements it concerns)."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page)
+    violations = [(v["id"], v["help"], [node["target"] for node in v["nodes"]]) for v in results.response["violations"]]
+    assert violations == []

@@ -1,6 +1,7 @@
 """Shared fixtures: a coalition with the default sectors and instrument, an open wave."""
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +12,7 @@ from django.test import TestCase
 from surveys import services, submission
 from surveys.models import Coalition, Instrument, Invitation, Member, Wave
 from surveys.tokens import token_for_invitation
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.factories import MemberFactory
 
 requires_postgres = pytest.mark.skipif(
@@ -80,3 +82,20 @@ def open_wave(coalition: Coalition, roster: list[Member], instrument: Instrument
 @pytest.fixture
 def table_names() -> list[str]:
     return connection.introspection.table_names()
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium, once per test module (the browser tests)."""
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the test's own
+    # database calls are synchronous and safe.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
+    finally:
+        del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]

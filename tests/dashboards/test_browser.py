@@ -7,7 +7,6 @@ leader guide uses (docs/screenshots/dashboards-*.png).
 """
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,34 +15,12 @@ from django.core.management import call_command
 
 from analytics.engine.disclosure.presentation import format_mean
 from surveys.models import Wave
-from tests.browser import BROWSER_MARKS, CHROMIUM, CHROMIUM_ARGS, DESKTOP, PHONE
+from tests.browser import BROWSER_MARKS, DESKTOP, PHONE, assert_accessible
 
 pytestmark = BROWSER_MARKS
 # Screenshots for the docs, only when asked for (a test run leaves the checkout unchanged):
 #   DASHBOARD_SCREENSHOTS_DIR=docs/screenshots make test PYTEST_ARGS=tests/dashboards/test_browser.py
 SCREENSHOTS = Path(os.environ["DASHBOARD_SCREENSHOTS_DIR"]) if os.environ.get("DASHBOARD_SCREENSHOTS_DIR") else None
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            yield browser
-            browser.close()
-    finally:
-        del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
-
-
-def assert_accessible(page: Any) -> None:
-    from axe_playwright_python.sync_playwright import Axe
-
-    results = Axe().run(page)
-    violations = [(v["id"], v["help"], len(v["nodes"])) for v in results.response["violations"]]
-    assert violations == []
 
 
 def log_in(context: Any, base: str, language: str) -> Any:

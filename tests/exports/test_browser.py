@@ -17,7 +17,6 @@ so the detail page is already "Ready" when it loads.
 import io
 import os
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ from django.utils.translation import gettext
 from exports import selectors, services
 from exports.models import AgreementAcceptance, Export
 from surveys.models import Wave
-from tests.browser import BROWSER_MARKS, CHROMIUM, CHROMIUM_ARGS, DESKTOP, PHONE
+from tests.browser import BROWSER_MARKS, DESKTOP, PHONE, assert_accessible
 
 pytestmark = BROWSER_MARKS
 # Screenshots for the docs, only when asked for (a test run leaves the checkout unchanged):
@@ -42,34 +41,6 @@ COALITION = "Riverside Regional Partnership Task Force"
 CLOSED_WAVES = ["2025 Q4", "2026 Q1", "2026 Q2", "2026 Q3"]
 CHOSEN_WAVES = ["2026 Q2", "2026 Q3"]
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            yield browser
-            browser.close()
-    finally:
-        del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
-
-
-@pytest.fixture
-def exports_root(settings: Any, tmp_path: Path) -> Path:
-    settings.EXPORTS_ROOT = tmp_path / "exports"
-    return Path(settings.EXPORTS_ROOT)
-
-
-def assert_accessible(page: Any) -> None:
-    from axe_playwright_python.sync_playwright import Axe
-
-    results = Axe().run(page)
-    violations = [(v["id"], v["help"], [node["target"] for node in v["nodes"]]) for v in results.response["violations"]]
-    assert violations == []
 
 
 def check_page(page: Any, *, language: str, viewport: dict[str, int], screenshot: str | None = None) -> None:

@@ -6,7 +6,6 @@ and zero axe-core accessibility violations on every survey page.
 """
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,27 +13,11 @@ import pytest
 from django.conf import LazySettings
 
 from surveys.models import Invitation, PendingSubmission
-from tests.browser import BROWSER_MARKS, CHROMIUM, CHROMIUM_ARGS, DESKTOP, PHONE
+from tests.browser import BROWSER_MARKS, DESKTOP, PHONE, assert_accessible
 from tests.conftest import OpenWave
 
 pytestmark = BROWSER_MARKS
 SCREENSHOTS = Path(os.environ.get("SCREENSHOTS_DIR", Path(__file__).resolve().parents[1] / "artifacts"))
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop in this thread; the test's own
-    # database calls are synchronous and safe.
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            yield browser
-            browser.close()
-    finally:
-        del os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"]
 
 
 @pytest.fixture
@@ -47,14 +30,6 @@ def survey_site(settings: LazySettings, live_server: Any, open_wave: OpenWave) -
 def token_for(open_wave: OpenWave, language: str) -> str:
     invitation = Invitation.objects.filter(wave=open_wave.wave, member__language=language).select_related("member")[0]
     return open_wave.token_of(invitation.member)
-
-
-def assert_accessible(page: Any) -> None:
-    from axe_playwright_python.sync_playwright import Axe
-
-    results = Axe().run(page)
-    violations = [(v["id"], v["help"], len(v["nodes"])) for v in results.response["violations"]]
-    assert violations == []
 
 
 def shoot(page: Any, name: str) -> None:
