@@ -153,9 +153,11 @@ def database_drop() -> None:
 
 def fixture_create(*, members: int) -> tuple[int, list[str]]:
     """Create a coalition, its roster and an open wave; return the wave id and every token."""
+    from django.contrib.auth.models import User
     from django.core.management import call_command
 
     from surveys import services, tasks
+    from surveys.attestation import roster_attest
     from surveys.models import Invitation, Member
     from surveys.tokens import token_for_invitation
 
@@ -177,6 +179,8 @@ def fixture_create(*, members: int) -> tuple[int, list[str]]:
     )
     wave = services.wave_create(coalition=coalition, label="bench", instrument=instrument)
     # Invitation emails are not part of the submission path; rendering 20 000 of them is skipped.
+    admin = User.objects.get_or_create(username="bench-admin", defaults={"is_superuser": True})[0]
+    roster_attest(wave_id=wave.pk, by=admin, revision=coalition.roster_revision)
     with mock.patch.object(tasks.send_invitations, "delay"):
         services.wave_open(wave_id=wave.pk)
     invitation_ids = list(Invitation.objects.filter(wave=wave).values_list("id", flat=True))

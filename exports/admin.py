@@ -1,13 +1,15 @@
 """Admin pages of researcher access: grants (admins and the coalition's stewards), agreements and exports (admins).
 
-Grants are given and revoked through the services, so that each change is
-in the coalition's audit log; they are never edited or deleted.
+Grants are requested, approved, refused and revoked through the services,
+so that each change is in the coalition's audit log and a second person
+always approves; they are never edited or deleted.
 """
 
 from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
@@ -16,21 +18,33 @@ from exports import selectors, services
 from exports.models import AgreementAcceptance, DataUseAgreement, Export, ResearchGrant
 from surveys import selectors as survey_selectors
 from surveys.admin import StewardScopedAdmin
+from surveys.errors import ServiceError
 from surveys.models import Member
 
 
 @admin.register(ResearchGrant)
 class ResearchGrantAdmin(StewardScopedAdmin):
-    list_display = ["researcher", "coalition", "granted_by", "granted_at", "revoked_by", "revoked_at"]
-    list_filter = ["coalition"]
-    actions = ["revoke"]
-    fields = ["researcher", "coalition"]
+    """Requests and grants. Adding one is a request; a second person approves or refuses it (PRIVACY.md rule 9a)."""
+
+    list_display = ["researcher", "coalition", "status", "requested_by", "decided_by", "granted_at", "revoked_at"]
+    list_filter = ["coalition", "status"]
+    actions = ["approve", "refuse", "revoke"]
+    fields = ["researcher", "coalition", "reason"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        # Leaders see their coalitions' requests too: they are the second person who decides.
+        return ResearchGrant.objects.filter(
+            coalition__in=survey_selectors.coalitions_for_oversight(user=request.user)
+        ).select_related("researcher", "coalition")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return ["researcher", "coalition"] if obj is not None else []
+        return ["researcher", "coalition", "reason"] if obj is not None else []
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # The list (and its revoke action) needs the permission; a grant itself is never edited.
+        # The list (and its actions) needs the permission; a grant itself is never edited.
         return obj is None and super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -38,7 +52,7 @@ class ResearchGrantAdmin(StewardScopedAdmin):
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "researcher" and not request.user.is_superuser:
-            # A steward grants access to the researchers on their own coalitions' rosters only.
+            # A steward asks for the researchers on their own coalitions' rosters only.
             coalitions = survey_selectors.coalitions_for_steward(user=request.user)
             kwargs["queryset"] = (
                 get_user_model()
@@ -51,19 +65,53 @@ class ResearchGrantAdmin(StewardScopedAdmin):
             )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
+    def service_check(self, request: HttpRequest, obj: Any, changed: list[str], change: bool) -> None:
+        if change or not (obj.researcher_id and obj.coalition_id):
+            return
+        # The request itself runs the same checks in save_model; asking here shows a refusal on the form.
+        with transaction.atomic():
+            services.grant_request(
+                researcher=obj.researcher, coalition=obj.coalition, by=selectors.authenticated(request.user)
+            )
+            transaction.set_rollback(True)
+
     def save_model(self, request: HttpRequest, obj: ResearchGrant, form: Any, change: bool) -> None:
-        grant = services.grant_give(
-            researcher=obj.researcher, coalition=obj.coalition, by=selectors.authenticated(request.user)
+        grant = services.grant_request(
+            researcher=obj.researcher,
+            coalition=obj.coalition,
+            by=selectors.authenticated(request.user),
+            reason=obj.reason,
         )
         obj.pk = grant.pk
 
+    def _decide(self, request: HttpRequest, queryset: QuerySet[ResearchGrant], decide: Any, done: Any) -> None:
+        count = 0
+        for grant in queryset:
+            try:
+                decide(grant=grant, by=selectors.authenticated(request.user))
+            except ServiceError as error:
+                self.message_user(request, f"{grant}: {error}", messages.ERROR)
+                continue
+            count += 1
+        if count:
+            self.message_user(request, done % {"count": count}, messages.SUCCESS)
+
+    @admin.action(description=_("Approve the selected requests"), permissions=["change"])
+    def approve(self, request: HttpRequest, queryset: QuerySet[ResearchGrant]) -> None:
+        self._decide(request, queryset, services.grant_approve, _("%(count)s requests approved."))
+
+    @admin.action(description=_("Refuse the selected requests"), permissions=["change"])
+    def refuse(self, request: HttpRequest, queryset: QuerySet[ResearchGrant]) -> None:
+        self._decide(request, queryset, services.grant_refuse, _("%(count)s requests refused."))
+
     @admin.action(description=_("Revoke the selected grants"), permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[ResearchGrant]) -> None:
-        revoked = 0
-        for grant in queryset.filter(revoked_at__isnull=True):
-            services.grant_revoke(grant=grant, by=selectors.authenticated(request.user))
-            revoked += 1
-        self.message_user(request, _("%(count)s grants revoked.") % {"count": revoked}, messages.SUCCESS)
+        self._decide(
+            request,
+            queryset.filter(status__in=[ResearchGrant.Status.REQUESTED, ResearchGrant.Status.ACTIVE]),
+            services.grant_revoke,
+            _("%(count)s grants revoked."),
+        )
 
 
 class SuperuserOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]

@@ -1,7 +1,8 @@
 """Researcher access and exports (PRIVACY.md rule 15).
 
 - A `ResearchGrant` lets a researcher export the closed waves of one
-  coalition; a platform admin or the coalition's steward gives and revokes it.
+  coalition; a steward, leader or admin requests it and a second person
+  approves it (never the researcher or the requester).
 - A `DataUseAgreement` is versioned text in each language; a researcher
   accepts the current version before exporting (`AgreementAcceptance`).
 - An `Export` is one request for one or more closed waves. Its zip lives in
@@ -25,6 +26,19 @@ from surveys.models import Coalition, Wave
 
 
 class ResearchGrant(models.Model):
+    """Export access of one researcher to one coalition's closed waves.
+
+    Two people always take part (PRIVACY.md rule 9a): a steward, leader or platform admin requests
+    it, and a second person - a platform admin, or a leader of the coalition who is neither the
+    researcher nor the requester - approves it (exports.services.grant_approve).
+    """
+
+    class Status(models.TextChoices):
+        REQUESTED = "requested", _("Waiting for approval")
+        ACTIVE = "active", _("Granted")
+        REFUSED = "refused", _("Refused")
+        REVOKED = "revoked", _("Revoked")
+
     researcher = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.CASCADE,
@@ -34,20 +48,36 @@ class ResearchGrant(models.Model):
     coalition = models.ForeignKey(
         Coalition, on_delete=models.CASCADE, related_name="research_grants", verbose_name=_("coalition")
     )
-    granted_by = models.CharField(_("granted by"), max_length=150)
-    granted_at = models.DateTimeField(_("granted at"), default=timezone.now)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.REQUESTED)
+    reason = models.CharField(_("purpose"), max_length=300, blank=True)
+    requested_by = models.CharField(_("requested by"), max_length=150, blank=True)
+    requested_by_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    requested_at = models.DateTimeField(_("requested at"), default=timezone.now)
+    # The second person: who approved (granted) or refused the request.
+    decided_by = models.CharField(_("decided by"), max_length=150, blank=True)
+    decided_by_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    granted_at = models.DateTimeField(_("granted at"), null=True, blank=True)
+    refused_at = models.DateTimeField(_("refused at"), null=True, blank=True)
     revoked_by = models.CharField(_("revoked by"), max_length=150, blank=True)
     revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("research grant")
         verbose_name_plural = _("research grants")
-        ordering = ["coalition", "-granted_at"]
+        ordering = ["coalition", "-requested_at"]
         constraints = [
             models.UniqueConstraint(
                 fields=["researcher", "coalition"],
-                condition=Q(revoked_at__isnull=True),
-                name="research_grant_one_active",
+                condition=Q(status__in=["requested", "active"]),
+                name="research_grant_one_open",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="active") | Q(granted_at__isnull=False),
+                name="research_grant_active_is_granted",
             ),
         ]
 
@@ -56,7 +86,7 @@ class ResearchGrant(models.Model):
 
     @property
     def is_active(self) -> bool:
-        return self.revoked_at is None
+        return self.status == self.Status.ACTIVE
 
 
 class DataUseAgreement(models.Model):

@@ -4,13 +4,13 @@ from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
-from django.db.models import QuerySet
+from django.db.models import Case, QuerySet, When
 
 from analytics.engine.publication import cell_id
 from analytics.models import AnalyticsRun, PublishedTable
 from analytics.selectors import cell_fields, run_published
 from exports.models import AgreementAcceptance, DataUseAgreement, Export, ResearchGrant
-from surveys.models import AuditEvent, Coalition, Wave
+from surveys.models import AuditEvent, Coalition, Member, Wave
 
 
 def authenticated(user: User | AnonymousUser) -> User:
@@ -34,10 +34,10 @@ def agreement_accepted(*, user: User | AnonymousUser, agreement: DataUseAgreemen
 
 
 def grants_active(*, user: User | AnonymousUser) -> QuerySet[ResearchGrant]:
-    """Return the user's grants that are not revoked."""
+    """Return the user's grants that a second person approved and nobody revoked."""
     if not user.is_authenticated:
         return ResearchGrant.objects.none()
-    return ResearchGrant.objects.filter(researcher=user, revoked_at__isnull=True).select_related("coalition")
+    return ResearchGrant.objects.filter(researcher=user, status=ResearchGrant.Status.ACTIVE).select_related("coalition")
 
 
 def coalitions_granted(*, user: User | AnonymousUser) -> QuerySet[Coalition]:
@@ -89,3 +89,23 @@ def wave_published_run(*, wave: Wave) -> AnalyticsRun | None:
 def audit_events_for_coalition(*, coalition: Coalition) -> QuerySet[AuditEvent]:
     """Return the coalition's audit log, newest first."""
     return AuditEvent.objects.filter(coalition=coalition).order_by("-happened_at", "-id")
+
+
+def grants_of_coalition(*, coalition: Coalition) -> QuerySet[ResearchGrant]:
+    """Return the coalition's access requests and grants, the waiting ones first."""
+    return (
+        ResearchGrant.objects.filter(coalition=coalition)
+        .select_related("researcher")
+        .order_by(
+            Case(When(status=ResearchGrant.Status.REQUESTED, then=0), default=1),
+            "-requested_at",
+            "-pk",
+        )
+    )
+
+
+def researcher_candidates(*, coalition: Coalition) -> QuerySet[User]:
+    """Return the logins that hold an active researcher role on the coalition's roster."""
+    return User.objects.filter(
+        memberships__coalition=coalition, memberships__role=Member.Role.RESEARCHER, memberships__is_active=True
+    ).distinct().order_by("username")

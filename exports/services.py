@@ -10,7 +10,6 @@ removes the folder and the temporary zip, so no partial file is ever
 visible, and the export can be tried again.
 """
 
-import csv
 import hashlib
 import json
 import logging
@@ -35,11 +34,14 @@ from analytics.engine.anonymization import AnonymizationError, load_hierarchies
 from analytics.engine.frame import scale_items
 from analytics.selectors import breakdown_cells, pair_cells
 from analytics.services import answer_keys, responses_load
+from config.csv_safety import SafeWriter
 from exports import selectors
 from exports.formats import Dataset, write_codebook, write_datapackage, write_microdata
 from exports.microdata import ReleaseError, WaveInput, WaveRelease, microdata, wave_release
 from exports.models import AgreementAcceptance, DataUseAgreement, Export, ResearchGrant
-from surveys.models import AuditEvent, Coalition, Wave
+from surveys import selectors as survey_selectors
+from surveys.errors import NotAllowed, ServiceError
+from surveys.models import AuditEvent, Coalition, Member, Wave
 
 logger = logging.getLogger(__name__)
 
@@ -67,30 +69,147 @@ def _log(*, coalition: Coalition | None, action: str, actor: str, detail: str) -
 # --- Grants and the agreement -------------------------------------------------------------------
 
 
+def _is_researcher_of(*, user: User, coalition: Coalition) -> bool:
+    return Member.objects.filter(coalition=coalition, user=user, role=Member.Role.RESEARCHER, is_active=True).exists()
+
+
+def _assert_duties_separate(*, researcher: User, coalition: Coalition) -> None:
+    """Refuse access to microdata for a login that shapes the coalition's roster (PRIVACY.md rule 9a)."""
+    if survey_selectors.has_shaped_roster(
+        user=researcher, coalition=coalition
+    ) and not survey_selectors.role_combination_approved(user=researcher, coalition=coalition):
+        raise NotAllowed(
+            _(
+                "%(researcher)s is a data steward of this coalition or changed its roster, so they cannot also "
+                "receive its microdata, unless a platform admin approves the combination of roles."
+            )
+            % {"researcher": _actor(researcher)}
+        )
+
+
 @transaction.atomic
-def grant_give(*, researcher: User, coalition: Coalition, by: User) -> ResearchGrant:
-    """Give the researcher export access to the coalition's closed waves (the active grant, if one exists)."""
-    existing = ResearchGrant.objects.filter(researcher=researcher, coalition=coalition, revoked_at__isnull=True).first()
+def grant_request(*, researcher: User, coalition: Coalition, by: User, reason: str = "") -> ResearchGrant:
+    """Ask for export access for a researcher; a second person approves it (`grant_approve`).
+
+    Stewards and leaders of the coalition and platform admins may ask, for a researcher on the
+    coalition's roster with a login (any login, for an admin), never for themselves. An open
+    request or an active grant is returned as it is.
+    """
+    if not (
+        by.is_superuser
+        or survey_selectors.coalition_roles(user=by, coalition=coalition) & {Member.Role.STEWARD, Member.Role.LEADER}
+    ):
+        raise NotAllowed(_("Only a steward or leader of the coalition, or a platform admin, can request access."))
+    if researcher.pk == by.pk:
+        raise NotAllowed(_("Nobody can request research access for themselves. Ask a steward or a leader."))
+    if not by.is_superuser and not _is_researcher_of(user=researcher, coalition=coalition):
+        raise ServiceError(
+            _("%(researcher)s is not a researcher on this coalition's roster.") % {"researcher": _actor(researcher)}
+        )
+    _assert_duties_separate(researcher=researcher, coalition=coalition)
+    existing = ResearchGrant.objects.filter(
+        researcher=researcher,
+        coalition=coalition,
+        status__in=[ResearchGrant.Status.REQUESTED, ResearchGrant.Status.ACTIVE],
+    ).first()
     if existing is not None:
         return existing
-    grant = ResearchGrant.objects.create(researcher=researcher, coalition=coalition, granted_by=_actor(by))
-    accepted = selectors.agreement_accepted(user=researcher)
+    grant = ResearchGrant.objects.create(
+        researcher=researcher,
+        coalition=coalition,
+        reason=reason.strip()[:300],
+        requested_by=_actor(by),
+        requested_by_user=by,
+    )
     _log(
         coalition=coalition,
+        action=AuditEvent.Action.ACCESS_REQUESTED,
+        actor=_actor(by),
+        detail=_("Export access for %(researcher)s requested; a second person must approve it.")
+        % {"researcher": _actor(researcher)},
+    )
+    return grant
+
+
+def grant_can_decide(*, grant: ResearchGrant, user: User) -> bool:
+    """Return whether the user may approve or refuse the request: a second, independent person."""
+    if user.pk in (grant.researcher_id, grant.requested_by_user_id):
+        return False
+    return bool(user.is_superuser) or survey_selectors.is_leader(user=user, coalition=grant.coalition)
+
+
+def _grant_for_decision(*, grant: ResearchGrant, by: User) -> ResearchGrant:
+    locked = ResearchGrant.objects.select_for_update().select_related("coalition", "researcher").get(pk=grant.pk)
+    if locked.status != ResearchGrant.Status.REQUESTED:
+        raise ServiceError(_("This request was decided already."))
+    if by.pk == locked.researcher_id:
+        raise NotAllowed(_("Nobody can approve research access for themselves."))
+    if by.pk == locked.requested_by_user_id:
+        raise NotAllowed(
+            _("You asked for this access, so somebody else must approve it: a leader or a platform admin.")
+        )
+    if not grant_can_decide(grant=locked, user=by):
+        raise NotAllowed(_("Only a leader of the coalition, or a platform admin, can decide on research access."))
+    return locked
+
+
+@transaction.atomic
+def grant_approve(*, grant: ResearchGrant, by: User) -> ResearchGrant:
+    """Approve a request: the researcher may export the coalition's closed waves from now on."""
+    grant = _grant_for_decision(grant=grant, by=by)
+    _assert_duties_separate(researcher=grant.researcher, coalition=grant.coalition)
+    now = timezone.now()
+    ResearchGrant.objects.filter(pk=grant.pk).update(
+        status=ResearchGrant.Status.ACTIVE, decided_by=_actor(by), decided_by_user=by, granted_at=now
+    )
+    grant.refresh_from_db()
+    accepted = selectors.agreement_accepted(user=grant.researcher)
+    _log(
+        coalition=grant.coalition,
         action=AuditEvent.Action.ACCESS_GRANTED,
         actor=_actor(by),
-        detail=_("%(researcher)s may export this coalition's closed waves (agreement accepted: %(accepted)s).")
-        % {"researcher": _actor(researcher), "accepted": _("yes") if accepted else _("not yet")},
+        detail=_(
+            "%(researcher)s may export this coalition's closed waves; requested by %(requester)s "
+            "(agreement accepted: %(accepted)s)."
+        )
+        % {
+            "researcher": _actor(grant.researcher),
+            "requester": grant.requested_by,
+            "accepted": _("yes") if accepted else _("not yet"),
+        },
+    )
+    return grant
+
+
+@transaction.atomic
+def grant_refuse(*, grant: ResearchGrant, by: User) -> ResearchGrant:
+    """Refuse a request; nothing is granted."""
+    grant = _grant_for_decision(grant=grant, by=by)
+    ResearchGrant.objects.filter(pk=grant.pk).update(
+        status=ResearchGrant.Status.REFUSED, decided_by=_actor(by), decided_by_user=by, refused_at=timezone.now()
+    )
+    grant.refresh_from_db()
+    _log(
+        coalition=grant.coalition,
+        action=AuditEvent.Action.ACCESS_REFUSED,
+        actor=_actor(by),
+        detail=_("Export access for %(researcher)s refused.") % {"researcher": _actor(grant.researcher)},
     )
     return grant
 
 
 @transaction.atomic
 def grant_revoke(*, grant: ResearchGrant, by: User) -> ResearchGrant:
-    """Revoke a grant; exports not yet finished for that coalition's waves stop at their next step."""
-    updated = ResearchGrant.objects.filter(pk=grant.pk, revoked_at__isnull=True).update(
-        revoked_at=timezone.now(), revoked_by=_actor(by)
-    )
+    """Revoke a grant or withdraw a request; exports not yet finished for that coalition stop at their next step."""
+    if not (
+        by.is_superuser
+        or survey_selectors.coalition_roles(user=by, coalition=grant.coalition)
+        & {Member.Role.STEWARD, Member.Role.LEADER}
+    ):
+        raise NotAllowed(_("Only a steward or leader of the coalition, or a platform admin, can revoke access."))
+    updated = ResearchGrant.objects.filter(
+        pk=grant.pk, status__in=[ResearchGrant.Status.REQUESTED, ResearchGrant.Status.ACTIVE]
+    ).update(status=ResearchGrant.Status.REVOKED, revoked_at=timezone.now(), revoked_by=_actor(by))
     grant.refresh_from_db()
     if updated:
         _log(
@@ -490,15 +609,16 @@ def _write_aggregates(wave: Wave, label: str, directory: Path) -> dict[str, Path
         raise ExportError(_("The wave %(wave)s has no published results yet.") % {"wave": wave.label})
     stem = f"wave-{wave.pk}"
     breakdowns = directory / f"{stem}-breakdowns.csv"
+    # The wave column holds the coalition's name and the wave's label, typed by people: see config/csv_safety.py.
     with breakdowns.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
+        writer = SafeWriter(handle)
         writer.writerow(["wave", *_AGGREGATE_FIELDS])
         for cell in breakdown_cells(run=run):
             writer.writerow([label, *(_csv_value(cell.get(name)) for name in _AGGREGATE_FIELDS)])
     pairs = directory / f"{stem}-pair-matrix.csv"
     cells = pair_cells(run=run)
     with pairs.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
+        writer = SafeWriter(handle)
         fields = (
             list(cells[0])
             if cells

@@ -13,6 +13,7 @@ api_urlpatterns = [
 urlpatterns = [
     path("", views.export_list, name="exports"),
     path("agreement/", views.agreement, name="exports-agreement"),
+    path("access/<slug:slug>/", views.access, name="access"),
     path("<uuid:export_id>/", views.export_detail, name="export"),
     path("<uuid:export_id>/download/", views.export_download, name="export-download"),
     path("<uuid:export_id>/retry/", views.export_retry, name="export-retry"),

@@ -8,13 +8,15 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from exports import selectors, services
 from exports.api import export_file_response
+from surveys import selectors as survey_selectors
+from surveys.errors import ServiceError
 
 
 @login_required
@@ -113,3 +115,55 @@ def export_retry(request: HttpRequest, export_id: str) -> HttpResponse:
     except services.ExportError as error:
         messages.error(request, str(error))
     return redirect("export", export_id=export_id)
+
+
+# --- Research access of a coalition: requests by stewards, decisions by a second person ----------
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def access(request: HttpRequest, slug: str) -> HttpResponse:
+    """List a coalition's access requests and grants; request, approve, refuse or revoke (PRIVACY.md rule 9a)."""
+    coalition = get_object_or_404(survey_selectors.coalitions_for_oversight(user=request.user), slug=slug)
+    user = selectors.authenticated(request.user)
+    if request.method == "POST":
+        action = request.POST.get("action", "")
+        try:
+            if action == "request":
+                researcher = selectors.researcher_candidates(coalition=coalition).filter(
+                    pk=request.POST.get("researcher") or 0
+                ).first()
+                if researcher is None:
+                    raise ServiceError(_("Choose a researcher from the coalition's roster."))
+                services.grant_request(
+                    researcher=researcher, coalition=coalition, by=user, reason=request.POST.get("reason", "")
+                )
+                messages.success(request, _("Access requested. A leader or a platform admin must now approve it."))
+            elif action in ("approve", "refuse", "revoke"):
+                grant = get_object_or_404(coalition.research_grants, pk=request.POST.get("grant") or 0)
+                decide = {
+                    "approve": services.grant_approve,
+                    "refuse": services.grant_refuse,
+                    "revoke": services.grant_revoke,
+                }[action]
+                decide(grant=grant, by=user)
+                messages.success(request, _("Done."))
+            else:
+                raise ServiceError(_("Unknown action."))
+        except ServiceError as error:
+            messages.error(request, str(error))
+        return redirect("access", slug=slug)
+    grants = list(selectors.grants_of_coalition(coalition=coalition))
+    rows = [{"grant": grant, "may_decide": services.grant_can_decide(grant=grant, user=user)} for grant in grants]
+    roles = survey_selectors.coalition_roles(user=user, coalition=coalition)
+    return render(
+        request,
+        "exports/access.html",
+        {
+            "coalition": coalition,
+            "rows": rows,
+            "candidates": selectors.researcher_candidates(coalition=coalition).exclude(pk=user.pk),
+            "may_request": user.is_superuser or bool(roles & {"steward", "leader"}),
+            "may_revoke": user.is_superuser or bool(roles & {"steward", "leader"}),
+        },
+    )

@@ -1,6 +1,8 @@
 """Django admin for platform admins and data stewards.
 
-Stewards see only the coalitions they steward. Invitations, the pending pool
+Stewards see only the coalitions they steward. Every write goes through the
+services, which enforce separation of duties (PRIVACY.md rule 9a) and audit
+it; superusers' actions are audited too. Invitations, the pending pool
 and responses are not registered: no admin page can show who answered or
 join a member to an answer (PRIVACY.md rule 12).
 """
@@ -8,20 +10,42 @@ join a member to an answer (PRIVACY.md rule 12).
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from surveys import selectors, services
-from surveys.models import AuditEvent, Coalition, Instrument, Member, RosterChange, Sector, Wave
+from surveys.models import (
+    AuditEvent,
+    Coalition,
+    Instrument,
+    Member,
+    RoleCombination,
+    RosterAttestation,
+    RosterChange,
+    Sector,
+    Wave,
+)
 
 
 def _is_frozen(coalition: Coalition | None) -> bool:
     return coalition is not None and selectors.coalition_has_open_wave(coalition=coalition)
 
 
+def _user(request: HttpRequest) -> User:
+    user = request.user
+    assert isinstance(user, User)  # noqa: S101 - the admin requires a staff login
+    return user
+
+
 class StewardScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    """Limit rows to the coalitions the user stewards (all, for superusers)."""
+    """Limit rows, choices and filters to the coalitions the user stewards (all, for superusers).
+
+    Writes go through the services, which enforce the same rules as the pages (PRIVACY.md rule
+    9a): the form asks `service_check` first, so a refusal is shown on the form and nothing is
+    saved; `save_model` then calls the service, which checks again under its lock.
+    """
 
     coalition_path = "coalition"
 
@@ -32,6 +56,14 @@ class StewardScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         allowed = selectors.coalitions_for_steward(user=request.user)
         return queryset.filter(**{f"{self.coalition_path}__in": allowed})
 
+    def get_list_filter(self, request: HttpRequest) -> Any:
+        # Only the coalitions (and sectors) of the rows the user may see: a plain related filter
+        # would list every coalition's name.
+        return [
+            (name, admin.RelatedOnlyFieldListFilter) if name in ("coalition", "sector") else name
+            for name in super().get_list_filter(request)
+        ]
+
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "coalition" and not request.user.is_superuser:
             kwargs["queryset"] = selectors.coalitions_for_steward(user=request.user)
@@ -40,6 +72,25 @@ class StewardScopedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
                 coalition__in=selectors.coalitions_for_steward(user=request.user)
             )
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def service_check(self, request: HttpRequest, obj: Any, changed: list[str], change: bool) -> None:
+        """Raise the `ServiceError` the service would raise for this change."""
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form_class = super().get_form(request, obj, change=change, **kwargs)
+        model_admin = self
+
+        class CheckedForm(form_class):  # type: ignore[valid-type, misc]
+            def _post_clean(self) -> None:
+                super()._post_clean()
+                if self.errors:
+                    return
+                try:
+                    model_admin.service_check(request, self.instance, list(self.changed_data), change)
+                except services.ServiceError as error:
+                    self.add_error(None, str(error))
+
+        return CheckedForm
 
 
 @admin.register(Coalition)
@@ -57,7 +108,7 @@ class CoalitionAdmin(StewardScopedAdmin):
         return selectors.coalitions_for_steward(user=request.user)
 
     def save_model(self, request: HttpRequest, obj: Coalition, form: Any, change: bool) -> None:
-        super().save_model(request, obj, form, change)
+        services.coalition_settings_save(coalition=obj, changed=list(form.changed_data), by=_user(request))
         if not change:
             services.sectors_create_default(coalition=obj)
 
@@ -75,75 +126,62 @@ class FrozenWhileOpenAdmin(StewardScopedAdmin):
             return False
         return super().has_delete_permission(request, obj)
 
-    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        try:
-            services.coalition_assert_roster_editable(coalition=obj.coalition)
-        except services.RosterFrozen as error:
-            self.message_user(request, str(error), level=messages.ERROR)
-            return
-        super().save_model(request, obj, form, change)
-
 
 @admin.register(Sector)
 class SectorAdmin(FrozenWhileOpenAdmin):
     list_display = ["__str__", "slug", "coalition", "is_sensitive", "is_active", "position"]
     list_filter = ["coalition", "is_sensitive", "is_active"]
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Deactivate a sector instead: members and past waves refer to it.
+        return False
+
+    def service_check(self, request: HttpRequest, obj: Any, changed: list[str], change: bool) -> None:
+        if obj.coalition_id and _is_frozen(obj.coalition):
+            raise services.RosterFrozen(_("Sectors are frozen while a wave is open."))
+
     def save_model(self, request: HttpRequest, obj: Sector, form: Any, change: bool) -> None:
-        if _is_frozen(obj.coalition):
-            self.message_user(request, str(_("Sectors are frozen while a wave is open.")), messages.ERROR)
-            return
-        super().save_model(request, obj, form, change)
-        AuditEvent.objects.create(
-            coalition=obj.coalition,
-            action=AuditEvent.Action.SECTOR_CHANGED,
-            actor=request.user.get_username(),
-            detail=f"{'changed' if change else 'added'} {obj.slug}: {', '.join(form.changed_data)}"[:300],
-        )
+        services.sector_save(sector=obj, changed=list(form.changed_data), by=_user(request), is_new=not change)
 
 
 @admin.register(Member)
 class MemberAdmin(FrozenWhileOpenAdmin):
     list_display = ["email", "coalition", "sector", "role", "language", "is_active"]
-    list_filter = ["coalition", "role", "is_active", "sector__slug"]
+    list_filter = ["coalition", "role", "is_active", "sector"]
     search_fields = ["email"]
-    raw_id_fields = ["user"]
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = list(super().get_fields(request, obj))
+        if not request.user.is_superuser:
+            # Linking a login to a roster entry gives that login a role: platform admins only. A
+            # steward's form has no such field, so it can list nobody's username either.
+            return [name for name in fields if name != "user"]
+        return fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if not request.user.is_superuser and obj is not None and obj.user_id is not None:
+            return ["role"]
+        return []
+
+    def get_raw_id_fields(self, request: HttpRequest) -> Any:
+        return ["user"] if request.user.is_superuser else []
+
+    def service_check(self, request: HttpRequest, obj: Any, changed: list[str], change: bool) -> None:
+        if obj.coalition_id:
+            services.member_check(member=obj, by=_user(request), changed=changed)
 
     def save_model(self, request: HttpRequest, obj: Member, form: Any, change: bool) -> None:
-        if _is_frozen(obj.coalition):
-            self.message_user(request, str(_("The roster is frozen while a wave is open.")), messages.ERROR)
-            return
-        super().save_model(request, obj, form, change)
-        if not change:
-            action = RosterChange.Action.ADDED
-        elif "is_active" in form.changed_data and not obj.is_active:
-            action = RosterChange.Action.DEACTIVATED
-        else:
-            action = RosterChange.Action.UPDATED
-        RosterChange.objects.create(
-            coalition=obj.coalition,
-            action=action,
-            email=obj.email,
-            detail=", ".join(form.changed_data)[:300],
-            actor=request.user.get_username(),
-        )
+        services.member_save(member=obj, changed=list(form.changed_data), by=_user(request), is_new=not change)
 
     def delete_model(self, request: HttpRequest, obj: Member) -> None:
-        RosterChange.objects.create(
-            coalition=obj.coalition, action=RosterChange.Action.DELETED, email=obj.email,
-            actor=request.user.get_username(),
-        )  # fmt: skip
-        super().delete_model(request, obj)
+        try:
+            services.member_delete(member=obj, by=_user(request))
+        except services.ServiceError as error:
+            self.message_user(request, str(error), messages.ERROR)
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Member]) -> None:
-        RosterChange.objects.bulk_create(
-            [
-                RosterChange(coalition=member.coalition, action=RosterChange.Action.DELETED, email=member.email,
-                             actor=request.user.get_username())
-                for member in queryset
-            ]
-        )  # fmt: skip
-        super().delete_queryset(request, queryset)
+        for member in queryset.select_related("sector"):
+            self.delete_model(request, member)
 
 
 class LogAdmin(StewardScopedAdmin):
@@ -167,8 +205,9 @@ class AuditEventAdmin(LogAdmin):
 
 @admin.register(RosterChange)
 class RosterChangeAdmin(LogAdmin):
-    list_display = ["changed_at", "coalition", "action", "email", "detail", "actor"]
+    list_display = ["changed_at", "coalition", "action", "email", "sector", "detail", "actor"]
     list_filter = ["coalition", "action"]
+    exclude = ["actor_user"]
 
 
 @admin.register(Instrument)
@@ -203,11 +242,40 @@ class WaveAdmin(StewardScopedAdmin):
             return False
         return super().has_delete_permission(request, obj)
 
+    def save_model(self, request: HttpRequest, obj: Wave, form: Any, change: bool) -> None:
+        if change:
+            services.wave_update(wave=obj, changed=list(form.changed_data), by=_user(request))
+            return
+        created = services.wave_create(
+            coalition=obj.coalition,
+            label=obj.label,
+            instrument=obj.instrument,
+            opens_at=obj.opens_at,
+            closes_at=obj.closes_at,
+            reminder_days=obj.reminder_days or (),
+            by=_user(request),
+        )
+        obj.pk = created.pk
+
+    def service_check(self, request: HttpRequest, obj: Any, changed: list[str], change: bool) -> None:
+        if not change and obj.coalition_id and obj.coalition.waves.filter(label=obj.label).exists():
+            raise services.ServiceError(_("The coalition already has a wave with this label."))
+
+    def delete_model(self, request: HttpRequest, obj: Wave) -> None:
+        try:
+            services.wave_delete(wave=obj, by=_user(request))
+        except services.ServiceError as error:
+            self.message_user(request, str(error), messages.ERROR)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Wave]) -> None:
+        for wave in queryset:
+            self.delete_model(request, wave)
+
     @admin.action(description=_("Open the selected draft waves now"))
     def open_now(self, request: HttpRequest, queryset: QuerySet[Wave]) -> None:
         for wave in queryset:
             try:
-                services.wave_open(wave_id=wave.pk)
+                services.wave_open(wave_id=wave.pk, by=_user(request))
             except services.ServiceError as error:
                 self.message_user(request, f"{wave.label}: {error}", messages.ERROR)
 
@@ -215,6 +283,47 @@ class WaveAdmin(StewardScopedAdmin):
     def close_now(self, request: HttpRequest, queryset: QuerySet[Wave]) -> None:
         for wave in queryset:
             try:
-                services.wave_close(wave_id=wave.pk)
+                services.wave_close(wave_id=wave.pk, by=_user(request))
             except services.ServiceError as error:
                 self.message_user(request, f"{wave.label}: {error}", messages.ERROR)
+
+
+@admin.register(RosterAttestation)
+class RosterAttestationAdmin(LogAdmin):
+    coalition_path = "wave__coalition"
+    list_display = ["attested_at", "wave", "revision", "attested_by_name"]
+    exclude = ["attested_by"]
+
+
+class SuperuserWriteAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Readable by platform admins only, written through a service, never changed or deleted."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_superuser)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.is_superuser)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_superuser)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(RoleCombination)
+class RoleCombinationAdmin(SuperuserWriteAdmin):
+    """A platform admin's approval that one login both stewards and researches a coalition (audited)."""
+
+    list_display = ["coalition", "user", "reason", "approved_by", "approved_at"]
+    fields = ["coalition", "user", "reason"]
+    raw_id_fields = ["user"]
+
+    def save_model(self, request: HttpRequest, obj: RoleCombination, form: Any, change: bool) -> None:
+        combination = services.role_combination_approve(
+            coalition=obj.coalition, user=obj.user, reason=obj.reason, by=_user(request)
+        )
+        obj.pk = combination.pk

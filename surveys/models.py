@@ -52,6 +52,9 @@ class Coalition(models.Model):
     default_language = models.CharField(_("default language"), max_length=8, choices=settings.LANGUAGES, default="en")
     is_free_text_enabled = models.BooleanField(_("free-text comments enabled"), default=False)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    # Raised by every change of the roster or the sectors (surveys.roster): an attestation is
+    # valid only for the revision it saw, so a change after it voids it (PRIVACY.md rule 9).
+    roster_revision = models.PositiveIntegerField(_("roster revision"), default=0, editable=False)
 
     class Meta:
         verbose_name = _("coalition")
@@ -137,19 +140,30 @@ class Member(models.Model):
 
 
 class RosterChange(models.Model):
-    """An entry of the roster's change log (PRIVACY.md rule 9)."""
+    """An entry of the roster's change log (PRIVACY.md rule 9), read by every leader of the coalition."""
 
     class Action(models.TextChoices):
         ADDED = "added", _("added")
         UPDATED = "updated", _("updated")
+        MOVED = "moved", _("moved to another sector")
         DEACTIVATED = "deactivated", _("deactivated")
         DELETED = "deleted", _("deleted")
+        SECTOR = "sector", _("sector changed")
 
     coalition = models.ForeignKey(Coalition, on_delete=models.CASCADE, related_name="roster_changes")
     action = models.CharField(max_length=16, choices=Action.choices)
-    email = models.EmailField()
+    email = models.EmailField(blank=True)
+    # The member's sector after the change (before it, for a deactivation or deletion).
+    sector = models.SlugField(max_length=60, blank=True)
     detail = models.CharField(max_length=300, blank=True)
     actor = models.CharField(max_length=150, blank=True)
+    # Who made the change, when it was a login (empty for the command line): an attestation
+    # must come from somebody else (surveys.roster.roster_attest).
+    actor_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # The coalition's roster revision this change produced.
+    revision = models.PositiveIntegerField(default=0)
     changed_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -162,11 +176,25 @@ class RosterChange(models.Model):
 
 
 class AuditEvent(models.Model):
-    """Something a steward, admin or researcher did to a coalition's data or access to it, kept for review."""
+    """Something a steward, leader, admin or researcher did to a coalition's data or access to it.
+
+    Read by the coalition's stewards and leaders and by the platform admins; never changed or deleted.
+    """
 
     class Action(models.TextChoices):
         RESPONSES_IMPORTED = "responses-imported", _("responses imported")
         SECTOR_CHANGED = "sector-changed", _("sector changed")
+        COALITION_CHANGED = "coalition-changed", _("coalition settings changed")
+        MEMBER_LINKED = "member-linked", _("login linked to a roster entry")
+        ROLE_COMBINATION_APPROVED = "roles-combined", _("combination of roles approved")
+        ROSTER_ATTESTED = "roster-attested", _("roster confirmed")
+        WAVE_CREATED = "wave-created", _("wave created")
+        WAVE_CHANGED = "wave-changed", _("wave changed")
+        WAVE_OPENED = "wave-opened", _("wave opened")
+        WAVE_CLOSED = "wave-closed", _("wave closed")
+        WAVE_DELETED = "wave-deleted", _("wave deleted")
+        ACCESS_REQUESTED = "access-requested", _("researcher access requested")
+        ACCESS_REFUSED = "access-refused", _("researcher access refused")
         ACCESS_GRANTED = "access-granted", _("researcher access granted")
         ACCESS_REVOKED = "access-revoked", _("researcher access revoked")
         AGREEMENT_ACCEPTED = "agreement-accepted", _("data-use agreement accepted")
@@ -226,6 +254,29 @@ class Instrument(models.Model):
         return f"{self.slug} v{self.version}"
 
 
+class RoleCombination(models.Model):
+    """A platform admin's approval that one login may hold a steward's and a researcher's role in one coalition.
+
+    Without it, a person who shapes a coalition's roster can never receive its microdata (PRIVACY.md rule 9a).
+    """
+
+    coalition = models.ForeignKey(Coalition, on_delete=models.CASCADE, related_name="role_combinations")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="role_combinations")
+    reason = models.CharField(_("reason"), max_length=300)
+    approved_by = models.CharField(_("approved by"), max_length=150)
+    approved_at = models.DateTimeField(_("approved at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("approved combination of roles")
+        verbose_name_plural = _("approved combinations of roles")
+        constraints = [
+            models.UniqueConstraint(fields=["coalition", "user"], name="role_combination_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.coalition}"
+
+
 class Wave(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft", _("Draft")
@@ -250,6 +301,9 @@ class Wave(models.Model):
     sectors_snapshot = models.JSONField(default=list, blank=True, editable=False)
     invited_count = models.PositiveIntegerField(default=0, editable=False)
     released_count = models.PositiveIntegerField(default=0, editable=False)
+    # The coalition's roster revision the wave opened on (its attested roster); empty for a draft
+    # and for waves opened before attestations existed.
+    opened_revision = models.PositiveIntegerField(null=True, blank=True, editable=False)
 
     class Meta:
         verbose_name = _("wave")
@@ -266,6 +320,29 @@ class Wave(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status == self.Status.OPEN
+
+
+class RosterAttestation(models.Model):
+    """A leader's confirmation of the roster a draft wave will open on (PRIVACY.md rule 9).
+
+    Valid while the coalition's roster revision is still `revision`: any change of the roster or
+    the sectors afterwards voids it. `summary` keeps what the leader was shown.
+    """
+
+    wave = models.ForeignKey(Wave, on_delete=models.CASCADE, related_name="attestations")
+    revision = models.PositiveIntegerField()
+    attested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    attested_by_name = models.CharField(max_length=150)
+    attested_at = models.DateTimeField(auto_now_add=True)
+    summary = models.JSONField(default=dict)
+
+    class Meta:
+        verbose_name = _("roster confirmation")
+        verbose_name_plural = _("roster confirmations")
+        ordering = ["-attested_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.wave} r{self.revision} by {self.attested_by_name}"
 
 
 class WaveReminder(models.Model):

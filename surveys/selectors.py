@@ -111,3 +111,77 @@ def waves_for_user(*, user: User | AnonymousUser) -> QuerySet[Wave]:
         role__in=[Member.Role.STEWARD, Member.Role.LEADER, Member.Role.RESEARCHER],
     ).values("coalition_id")
     return Wave.objects.select_related("coalition").filter(coalition_id__in=coalition_ids)
+
+
+# --- Roles ----------------------------------------------------------------------
+# One home for "who holds which role in a coalition": the pages, the admin and the
+# services of separation of duties (PRIVACY.md rule 9a) all ask here.
+
+
+def coalition_roles(*, user: User | AnonymousUser, coalition: Coalition) -> set[str]:
+    """Return the roles the user's active roster entries hold in the coalition (no superuser magic)."""
+    if not user.is_authenticated:
+        return set()
+    return set(
+        Member.objects.filter(user=user, coalition=coalition, is_active=True).values_list("role", flat=True).distinct()
+    )
+
+
+def is_leader(*, user: User | AnonymousUser, coalition: Coalition) -> bool:
+    return Member.Role.LEADER in coalition_roles(user=user, coalition=coalition)
+
+
+def is_steward(*, user: User | AnonymousUser, coalition: Coalition) -> bool:
+    return Member.Role.STEWARD in coalition_roles(user=user, coalition=coalition)
+
+
+def coalitions_for_leader(*, user: User | AnonymousUser) -> QuerySet[Coalition]:
+    """Return the coalitions where the user is a leader (all, for superusers)."""
+    if not user.is_authenticated:
+        return Coalition.objects.none()
+    if getattr(user, "is_superuser", False):
+        return Coalition.objects.all()
+    return Coalition.objects.filter(
+        members__user=user, members__role=Member.Role.LEADER, members__is_active=True
+    ).distinct()
+
+
+def coalitions_for_oversight(*, user: User | AnonymousUser) -> QuerySet[Coalition]:
+    """Return the coalitions whose roster history, access requests and audit log the user reads.
+
+    Stewards and leaders of the coalition, and platform admins: roster changes are visible beyond
+    the steward who makes them (PRIVACY.md rule 9).
+    """
+    if not user.is_authenticated:
+        return Coalition.objects.none()
+    if getattr(user, "is_superuser", False):
+        return Coalition.objects.all()
+    return Coalition.objects.filter(
+        members__user=user,
+        members__role__in=[Member.Role.STEWARD, Member.Role.LEADER],
+        members__is_active=True,
+    ).distinct()
+
+
+def has_shaped_roster(*, user: User, coalition: Coalition) -> bool:
+    """Return whether the user steward the coalition or ever changed its roster or sectors."""
+    return is_steward(user=user, coalition=coalition) or coalition.roster_changes.filter(actor_user=user).exists()
+
+
+def role_combination_approved(*, user: User, coalition: Coalition) -> bool:
+    """Return whether a platform admin approved that the user shapes the roster and receives microdata."""
+    return coalition.role_combinations.filter(user=user).exists()
+
+
+def wave_invited_reach(*, wave: Wave) -> dict[str, int]:
+    """Return how many people were invited to the wave, and from how many sectors, in one query.
+
+    Counted from the wave's invitations: they are created once, at opening
+    (PRIVACY.md rule 9), so `people` equals `wave.invited_count`, and members'
+    sectors are frozen while the wave is open.
+    """
+    from django.db.models import Count
+
+    return Invitation.objects.filter(wave_id=wave.pk).aggregate(
+        people=Count("id"), sectors=Count("member__sector_id", distinct=True)
+    )

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.validators import validate_email
@@ -21,8 +22,12 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from surveys import attestation as attestation_rules
 from surveys import selectors, submission, tokens
 from surveys.answers import AnswerError, AnswersInvalid, answers_clean
+from surveys.errors import NotAllowed as NotAllowed  # re-exported: callers catch services.ServiceError
+from surveys.errors import RosterFrozen as RosterFrozen
+from surveys.errors import ServiceError as ServiceError
 from surveys.instruments import (
     DEFAULT_INSTRUMENT_PATH,
     InstrumentError,
@@ -37,6 +42,7 @@ from surveys.models import (
     Member,
     PendingSubmission,
     Response,
+    RoleCombination,
     RosterChange,
     Sector,
     Wave,
@@ -49,14 +55,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_SECTORS_PATH = Path(__file__).resolve().parent / "data" / "sectors.json"
 RELEASE_BATCH_SIZE = 500
 _shuffler = random.SystemRandom()
-
-
-class ServiceError(Exception):
-    """A refused operation, with a message written for the person who asked."""
-
-
-class RosterFrozen(ServiceError):
-    """The roster and sectors cannot change while a wave is open (PRIVACY.md rule 9)."""
 
 
 # --- Coalitions and sectors ---------------------------------------------------
@@ -155,11 +153,12 @@ def _csv_rows(content: str) -> tuple[list[str], list[dict[str, str]]]:
 
 
 @transaction.atomic
-def roster_import(*, coalition: Coalition, content: str, actor: str = "") -> ImportReport:
+def roster_import(*, coalition: Coalition, content: str, actor: str = "", by: User | None = None) -> ImportReport:
     """Create or update members from CSV; import nothing if any row is bad.
 
     Columns: email, sector (a sector slug), and optionally role and language.
-    Members absent from the file are left as they are.
+    Members absent from the file are left as they are. `by` is the login that
+    imports (None from the command line); `actor` names it in the log.
     """
     coalition_assert_roster_editable(coalition=coalition)
     report = ImportReport()
@@ -208,15 +207,25 @@ def roster_import(*, coalition: Coalition, content: str, actor: str = "") -> Imp
         return report
 
     existing = {member.email: member for member in coalition.members.filter(email__in=seen)}
+    for email, _sector, role, _language in parsed:
+        member = existing.get(email)
+        if member is not None and member.user_id is not None and role != member.role and not _is_admin(by):
+            report.errors.append(
+                _("%(email)s has a login: only a platform admin can change the role of a roster entry with a login.")
+                % {"email": email}
+            )
+    if report.errors:
+        return report
     changes = []
     for email, sector, role, language in parsed:
         member = existing.get(email)
         if member is None:
             Member.objects.create(coalition=coalition, email=email, sector=sector, role=role, language=language)
             report.created += 1
-            changes.append(RosterChange(coalition=coalition, action="added", email=email, actor=actor))
+            changes.append(RosterChange(action=RosterChange.Action.ADDED, email=email, sector=sector.slug))
             continue
         before = (member.sector_id, member.role, member.language, member.is_active)
+        moved = member.sector_id != sector.pk
         member.sector, member.role, member.language, member.is_active = sector, role, language, True
         if before == (member.sector_id, member.role, member.language, member.is_active):
             report.unchanged += 1
@@ -225,15 +234,205 @@ def roster_import(*, coalition: Coalition, content: str, actor: str = "") -> Imp
         report.updated += 1
         changes.append(
             RosterChange(
-                coalition=coalition,
-                action="updated",
+                action=RosterChange.Action.MOVED if moved else RosterChange.Action.UPDATED,
                 email=email,
+                sector=sector.slug,
                 detail=f"sector={sector.slug} role={role} language={language}",
-                actor=actor,
             )
         )
-    RosterChange.objects.bulk_create(changes)
+    roster_changes_record(coalition=coalition, changes=changes, actor=actor, by=by)
     return report
+
+
+def _is_admin(user: User | None) -> bool:
+    return user is None or bool(user.is_superuser)
+
+
+def _actor_name(by: User | None, actor: str = "") -> str:
+    if by is not None:
+        return str(by.get_username())[:150]
+    return actor[:150]
+
+
+def roster_changes_record(
+    *, coalition: Coalition, changes: Sequence[RosterChange], actor: str = "", by: User | None = None
+) -> int:
+    """Log roster or sector changes and raise the coalition's roster revision once; return the new revision.
+
+    Every change goes through here: the new revision voids an attestation of the old roster
+    (surveys.attestation), and each entry names the login that made it, so that somebody else
+    must confirm the roster before the next wave opens.
+    """
+    if not changes:
+        return coalition.roster_revision
+    Coalition.objects.filter(pk=coalition.pk).update(roster_revision=F("roster_revision") + 1)
+    revision = Coalition.objects.values_list("roster_revision", flat=True).get(pk=coalition.pk)
+    coalition.roster_revision = revision
+    name = _actor_name(by, actor)
+    for change in changes:
+        change.coalition = coalition
+        change.actor = name
+        change.actor_user = by
+        change.revision = revision
+    RosterChange.objects.bulk_create(changes)
+    return revision
+
+
+# --- Members, sectors, coalition settings (one home for the admin and the pages) ---------------
+
+
+def _member_roles_check(*, member: Member, by: User | None, changed: Sequence[str]) -> None:
+    """Refuse member changes that would let one login both shape the roster and obtain microdata."""
+    if not _is_admin(by):
+        if "user" in changed:
+            raise NotAllowed(_("Only a platform admin can link a login to a roster entry."))
+        if "role" in changed and member.user_id is not None:
+            raise NotAllowed(_("Only a platform admin can change the role of a roster entry with a login."))
+    if member.user_id is None or not member.is_active:
+        return
+    roles = set(
+        Member.objects.filter(coalition_id=member.coalition_id, user_id=member.user_id, is_active=True)
+        .exclude(pk=member.pk)
+        .values_list("role", flat=True)
+    ) | {member.role}
+    shapes = Member.Role.STEWARD in roles
+    receives = (
+        Member.Role.RESEARCHER in roles
+        or member.user.research_grants.filter(  # type: ignore[union-attr]
+            coalition_id=member.coalition_id, status__in=["requested", "active"]
+        ).exists()
+    )
+    if shapes and receives and not selectors.role_combination_approved(user=member.user, coalition=member.coalition):  # type: ignore[arg-type]
+        raise NotAllowed(
+            _(
+                "One login cannot be both a data steward and a researcher of the same coalition, unless a "
+                "platform admin approves the combination."
+            )
+        )
+
+
+def member_check(*, member: Member, by: User | None, changed: Sequence[str]) -> None:
+    """Raise the reason `member_save` would refuse this change, if any (the admin's form asks first)."""
+    coalition_assert_roster_editable(coalition=member.coalition)
+    _member_roles_check(member=member, by=by, changed=changed)
+
+
+@transaction.atomic
+def member_save(*, member: Member, changed: Sequence[str], by: User | None, is_new: bool) -> Member:
+    """Create or change one roster entry, with the checks and the log every roster change gets."""
+    Coalition.objects.select_for_update().filter(pk=member.coalition_id).first()
+    coalition = member.coalition
+    member_check(member=member, by=by, changed=changed)
+    previous_sector = (
+        None if is_new else Member.objects.filter(pk=member.pk).values_list("sector__slug", flat=True).first()
+    )
+    member.email = member.email.strip().lower()
+    member.save()
+    if is_new:
+        action = RosterChange.Action.ADDED
+    elif "is_active" in changed and not member.is_active:
+        action = RosterChange.Action.DEACTIVATED
+    elif "sector" in changed and previous_sector != member.sector.slug:
+        action = RosterChange.Action.MOVED
+    else:
+        action = RosterChange.Action.UPDATED
+    sector = previous_sector if action == RosterChange.Action.DEACTIVATED and previous_sector else member.sector.slug
+    roster_changes_record(
+        coalition=coalition,
+        changes=[RosterChange(action=action, email=member.email, sector=sector, detail=", ".join(changed)[:300])],
+        by=by,
+    )
+    if "user" in changed and member.user_id is not None:
+        AuditEvent.objects.create(
+            coalition=coalition,
+            action=AuditEvent.Action.MEMBER_LINKED,
+            actor=_actor_name(by, "command line"),
+            detail=(
+                _("The login %(login)s now holds the role %(role)s for %(email)s.")
+                % {"login": member.user.get_username(), "role": member.get_role_display(), "email": member.email}  # type: ignore[union-attr]
+            )[:300],
+        )
+    return member
+
+
+@transaction.atomic
+def member_delete(*, member: Member, by: User | None) -> None:
+    """Delete one roster entry that no wave invited (invitations protect the others), logging it."""
+    coalition = Coalition.objects.select_for_update().get(pk=member.coalition_id)
+    coalition_assert_roster_editable(coalition=coalition)
+    if member.invitations.exists():
+        raise ServiceError(
+            _("%(email)s was invited to a wave, so the entry is kept; deactivate it instead.") % {"email": member.email}
+        )
+    change = RosterChange(action=RosterChange.Action.DELETED, email=member.email, sector=member.sector.slug)
+    member.delete()
+    roster_changes_record(coalition=coalition, changes=[change], by=by)
+
+
+@transaction.atomic
+def sector_save(*, sector: Sector, changed: Sequence[str], by: User | None, is_new: bool) -> Sector:
+    """Create or change one sector; frozen while a wave is open; logged as a roster change and audited."""
+    coalition = Coalition.objects.select_for_update().get(pk=sector.coalition_id)
+    try:
+        coalition_assert_roster_editable(coalition=coalition)
+    except RosterFrozen as error:
+        raise RosterFrozen(_("Sectors are frozen while a wave is open.")) from error
+    try:
+        sector.full_clean(exclude=["coalition"], validate_unique=False)
+    except ValidationError as error:
+        raise ServiceError("; ".join(error.messages)) from error
+    sector.save()
+    detail = f"{'changed' if not is_new else 'added'} {sector.slug}: {', '.join(changed)}"[:300]
+    change = RosterChange(action=RosterChange.Action.SECTOR, sector=sector.slug, detail=detail)
+    roster_changes_record(coalition=coalition, changes=[change], by=by)
+    AuditEvent.objects.create(
+        coalition=coalition,
+        action=AuditEvent.Action.SECTOR_CHANGED,
+        actor=_actor_name(by, "command line"),
+        detail=detail,
+    )
+    return sector
+
+
+@transaction.atomic
+def coalition_settings_save(*, coalition: Coalition, changed: Sequence[str], by: User | None) -> Coalition:
+    """Save a coalition's settings (k, thresholds, language, free text), audited."""
+    try:
+        coalition.full_clean(exclude=["slug"] if coalition.pk else None)
+    except ValidationError as error:
+        raise ServiceError("; ".join(error.messages)) from error
+    coalition.save()
+    if changed:
+        AuditEvent.objects.create(
+            coalition=coalition,
+            action=AuditEvent.Action.COALITION_CHANGED,
+            actor=_actor_name(by, "command line"),
+            detail=", ".join(f"{name}={getattr(coalition, name, '')}" for name in changed)[:300],
+        )
+    return coalition
+
+
+@transaction.atomic
+def role_combination_approve(*, coalition: Coalition, user: User, reason: str, by: User) -> RoleCombination:
+    """Let one login hold a steward's and a researcher's role in the coalition: platform admins only, audited."""
+    if not by.is_superuser:
+        raise NotAllowed(_("Only a platform admin can approve a combination of roles."))
+    if not reason.strip():
+        raise ServiceError(_("Give the reason for the combination; it is kept in the audit log."))
+    combination, created = RoleCombination.objects.get_or_create(
+        coalition=coalition, user=user, defaults={"reason": reason.strip()[:300], "approved_by": _actor_name(by)}
+    )
+    if created:
+        AuditEvent.objects.create(
+            coalition=coalition,
+            action=AuditEvent.Action.ROLE_COMBINATION_APPROVED,
+            actor=_actor_name(by),
+            detail=(
+                _("%(login)s may be both a data steward and a researcher of this coalition: %(reason)s")
+                % {"login": user.get_username(), "reason": combination.reason}
+            )[:300],
+        )
+    return combination
 
 
 # --- Instruments --------------------------------------------------------------
@@ -295,6 +494,7 @@ def wave_create(
     opens_at: datetime | None = None,
     closes_at: datetime | None = None,
     reminder_days: Sequence[int] = (7, 14),
+    by: User | None = None,
 ) -> Wave:
     """Create a draft wave; by default it opens now and runs three weeks."""
     opens_at = opens_at or timezone.now()
@@ -303,7 +503,7 @@ def wave_create(
         raise ServiceError(_("A wave must close after it opens."))
     if coalition.waves.filter(label=label).exists():
         raise ServiceError(_("The coalition already has a wave labelled “%(label)s”.") % {"label": label})
-    return Wave.objects.create(
+    wave = Wave.objects.create(
         coalition=coalition,
         instrument=instrument,
         label=label,
@@ -311,6 +511,50 @@ def wave_create(
         closes_at=closes_at,
         reminder_days=_reminder_days_clean(reminder_days),
     )
+    AuditEvent.objects.create(
+        coalition=coalition,
+        action=AuditEvent.Action.WAVE_CREATED,
+        actor=_actor_name(by, _("command line")),
+        detail=(
+            _("Wave %(wave)s created, opening %(opens)s.") % {"wave": label, "opens": f"{opens_at:%Y-%m-%d %H:%M}"}
+        )[:300],
+    )
+    return wave
+
+
+@transaction.atomic
+def wave_update(*, wave: Wave, changed: Sequence[str], by: User | None) -> Wave:
+    """Save a draft wave's label, dates or reminders, audited. An opened wave keeps what it opened with."""
+    current = Wave.objects.select_for_update().get(pk=wave.pk)
+    if current.status != Wave.Status.DRAFT and set(changed) & {"coalition", "instrument", "label", "opens_at"}:
+        raise ServiceError(_("A wave that has opened keeps its coalition, questionnaire, label and opening time."))
+    if wave.closes_at <= wave.opens_at:
+        raise ServiceError(_("A wave must close after it opens."))
+    wave.status = current.status
+    wave.save()
+    if changed:
+        AuditEvent.objects.create(
+            coalition_id=wave.coalition_id,
+            action=AuditEvent.Action.WAVE_CHANGED,
+            actor=_actor_name(by, _("command line")),
+            detail=(_("Wave %(wave)s changed: %(fields)s.") % {"wave": wave.label, "fields": ", ".join(changed)})[:300],
+        )
+    return wave
+
+
+@transaction.atomic
+def wave_delete(*, wave: Wave, by: User | None) -> None:
+    """Delete a draft wave (an opened one is kept for its invitations and answers), audited."""
+    current = Wave.objects.select_for_update().get(pk=wave.pk)
+    if current.status != Wave.Status.DRAFT:
+        raise ServiceError(_("Only a wave that has not opened can be deleted."))
+    AuditEvent.objects.create(
+        coalition_id=current.coalition_id,
+        action=AuditEvent.Action.WAVE_DELETED,
+        actor=_actor_name(by, _("command line")),
+        detail=(_("Draft wave %(wave)s deleted.") % {"wave": current.label})[:300],
+    )
+    current.delete()
 
 
 def _sectors_snapshot(coalition: Coalition) -> list[dict[str, Any]]:
@@ -320,9 +564,11 @@ def _sectors_snapshot(coalition: Coalition) -> list[dict[str, Any]]:
     ]
 
 
-def wave_open(*, wave_id: int) -> Wave:
+def wave_open(*, wave_id: int, by: User | None = None) -> Wave:
     """Open a draft wave: freeze its sectors and issue one invitation per active member.
 
+    Only on a roster a second person confirmed (surveys.attestation), whoever
+    opens it: a page, the admin, the command line (`by` None) or the schedule.
     Invitation emails are sent after the commit, by a task that derives the
     tokens again from the invitation ids: no token passes through the broker.
     """
@@ -330,10 +576,13 @@ def wave_open(*, wave_id: int) -> Wave:
 
     with transaction.atomic():
         wave = Wave.objects.select_for_update().select_related("coalition").get(pk=wave_id)
+        # Locked like every roster change (roster_changes_record), so none lands between the check and the freeze.
+        wave.coalition = Coalition.objects.select_for_update().get(pk=wave.coalition_id)
         if wave.status != Wave.Status.DRAFT:
             raise ServiceError(
                 _("Only a draft wave can be opened; this one is %(status)s.") % {"status": wave.get_status_display()}
             )
+        attestation = attestation_rules.wave_assert_attested(wave=wave)
         other_open = wave.coalition.waves.filter(status=Wave.Status.OPEN).exclude(pk=wave.pk)
         if other_open.exists():
             raise ServiceError(_("Another wave of this coalition is open. Close it first."))
@@ -350,12 +599,22 @@ def wave_open(*, wave_id: int) -> Wave:
         wave.status = Wave.Status.OPEN
         wave.sectors_snapshot = _sectors_snapshot(wave.coalition)
         wave.invited_count = len(invitations)
-        wave.save(update_fields=["status", "sectors_snapshot", "invited_count"])
+        wave.opened_revision = attestation.revision
+        wave.save(update_fields=["status", "sectors_snapshot", "invited_count", "opened_revision"])
+        AuditEvent.objects.create(
+            coalition=wave.coalition,
+            action=AuditEvent.Action.WAVE_OPENED,
+            actor=_actor_name(by, _("schedule or command line")),
+            detail=(
+                _("Wave %(wave)s opened: %(count)d invitations, on the roster confirmed by %(attester)s.")
+                % {"wave": wave.label, "count": len(invitations), "attester": attestation.attested_by_name}
+            )[:300],
+        )
         transaction.on_commit(lambda: send_invitations.delay(wave.pk))
     return wave
 
 
-def wave_close(*, wave_id: int) -> Wave:
+def wave_close(*, wave_id: int, by: User | None = None) -> Wave:
     """Close an open wave and release its pending pool into responses.
 
     Closing takes the wave's advisory lock exclusively, which waits for
@@ -371,6 +630,12 @@ def wave_close(*, wave_id: int) -> Wave:
             )
         wave.status = Wave.Status.CLOSED
         wave.save(update_fields=["status"])
+        AuditEvent.objects.create(
+            coalition_id=wave.coalition_id,
+            action=AuditEvent.Action.WAVE_CLOSED,
+            actor=_actor_name(by, _("schedule or command line")),
+            detail=(_("Wave %(wave)s closed.") % {"wave": wave.label})[:300],
+        )
     pending_release(wave_id=wave.pk)
     invitations_rewrite(wave_id=wave.pk)
     _vacuum(["surveys_pendingsubmission", "surveys_invitation"])

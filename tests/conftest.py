@@ -6,10 +6,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import User
 from django.db import connection
 from django.test import TestCase
 
-from surveys import services, submission
+from surveys import attestation, services, submission
 from surveys.models import Coalition, Instrument, Invitation, Member, Wave
 from surveys.tokens import token_for_invitation
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
@@ -62,8 +63,20 @@ class OpenWave:
         return self.tokens[member.email]
 
 
+def platform_admin() -> User:
+    """The superuser of the tests: a second person who may confirm any roster."""
+    return User.objects.get_or_create(username="platform-admin", defaults={"is_superuser": True, "is_staff": True})[0]
+
+
+def attest(wave: Wave, by: User | None = None) -> None:
+    """Confirm the wave's current roster, as a leader or admin must before it opens."""
+    coalition = Coalition.objects.get(pk=wave.coalition_id)
+    attestation.roster_attest(wave_id=wave.pk, by=by or platform_admin(), revision=coalition.roster_revision)
+
+
 def open_wave_for(coalition: Coalition, instrument: Instrument, label: str = "2026 Q4") -> OpenWave:
     wave = services.wave_create(coalition=coalition, label=label, instrument=instrument)
+    attest(wave)
     # Run the invitation emails queued on commit, as a real commit would.
     with TestCase.captureOnCommitCallbacks(execute=True):
         wave = services.wave_open(wave_id=wave.pk)

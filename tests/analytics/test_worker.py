@@ -14,6 +14,7 @@ from surveys import services, tasks
 from surveys.models import Coalition, Instrument, Invitation, Member, Wave
 from surveys.tokens import token_for_invitation
 from tests.analytics.conftest import login_with_role
+from tests.conftest import attest
 from tests.surveys.test_worker import _wait_for, requires_worker, worker  # noqa: F401 (the fixture)
 
 
@@ -24,6 +25,7 @@ def test_a_wave_closed_by_the_worker_gets_its_results_from_the_worker(
     coalition: Coalition, roster: list[Member], instrument: Instrument
 ) -> None:
     wave = services.wave_create(coalition=coalition, label="2026 Q4", instrument=instrument)
+    attest(wave)
     services.wave_open(wave_id=wave.pk)
     for invitation in Invitation.objects.filter(wave=wave):
         token_hash = services.submission_token_hash(token_for_invitation(invitation.id))

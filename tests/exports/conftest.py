@@ -50,8 +50,11 @@ def published_wave(coalition: Coalition, instrument: Instrument, **options: Any)
 
 def researcher_with_grant(coalition: Coalition, username: str = "ana", *, accept: bool = True) -> User:
     researcher = User.objects.create_user(username=username, password="x-unused-password")  # noqa: S106
-    steward = User.objects.get_or_create(username="steward-of-" + coalition.slug)[0]
-    services.grant_give(researcher=researcher, coalition=coalition, by=steward)
+    # A platform admin asks and a second admin approves: two people, as every grant needs.
+    requester = User.objects.get_or_create(username="admin-of-" + coalition.slug, defaults={"is_superuser": True})[0]
+    approver = User.objects.get_or_create(username="second-admin", defaults={"is_superuser": True})[0]
+    grant = services.grant_request(researcher=researcher, coalition=coalition, by=requester)
+    services.grant_approve(grant=grant, by=approver)
     if accept:
         # A transactional test (the real worker's) empties the tables, the migration's agreement included.
         agreement = services.agreement_ensure_default()

@@ -83,12 +83,17 @@ def steward_of(coalition: Coalition, username: str) -> User:
     return user
 
 
-def test_a_steward_grants_access_to_a_researcher_of_their_roster_and_reads_the_log(coalition: Coalition) -> None:
+def test_a_steward_requests_access_for_a_researcher_of_their_roster_and_a_leader_approves_it(
+    coalition: Coalition,
+) -> None:
     steward = steward_of(coalition, "sam")
+    steward.user_permissions.add(*Permission.objects.filter(codename="change_researchgrant"))
     researcher = User.objects.create_user(username="rae", password="x-unused-password")  # noqa: S106
     MemberFactory(
         coalition=coalition, sector=coalition.sectors.get(slug="education"), role="researcher", user=researcher
     )
+    leader = User.objects.create_user(username="lee", password="x-unused-password")  # noqa: S106
+    MemberFactory(coalition=coalition, sector=coalition.sectors.get(slug="faith"), role="leader", user=leader)
     outsider = User.objects.create_user(username="out", password="x-unused-password")  # noqa: S106
     Coalition.objects.create(slug="elsewhere", name="Elsewhere")
     client = logged_in(steward)
@@ -103,16 +108,31 @@ def test_a_steward_grants_access_to_a_researcher_of_their_roster_and_reads_the_l
 
     assert response.status_code == 302
     grant = ResearchGrant.objects.get()
-    assert (grant.researcher, grant.coalition, grant.granted_by, grant.revoked_at) == (
+    assert (grant.researcher, grant.status, grant.requested_by, grant.decided_by, grant.granted_at) == (
         researcher,
-        coalition,
+        "requested",
         "sam",
+        "",
         None,
     )
+    # The steward cannot approve their own request, in the admin or on the page.
+    client.post("/admin/exports/researchgrant/", {"action": "approve", "_selected_action": [grant.pk]})
+    client.post(f"/exports/access/{coalition.slug}/", {"action": "approve", "grant": grant.pk})
+    grant.refresh_from_db()
+    assert grant.status == "requested"
+
+    page = logged_in(leader).post(f"/exports/access/{coalition.slug}/", {"action": "approve", "grant": grant.pk})
+
+    assert page.status_code == 302
+    grant.refresh_from_db()
+    assert (grant.status, grant.decided_by, grant.granted_at is not None) == ("active", "lee", True)
     log = client.get("/admin/surveys/auditevent/").content.decode()
-    assert "rae may export this coalition&#x27;s closed waves (agreement accepted: not yet)." in log
-    assert list(AuditEvent.objects.values_list("coalition", "action", "actor")) == [
-        (coalition.pk, "access-granted", "sam")
+    assert (
+        "rae may export this coalition&#x27;s closed waves; requested by sam (agreement accepted: not yet)." in log
+    )
+    assert list(AuditEvent.objects.order_by("id").values_list("coalition", "action", "actor")) == [
+        (coalition.pk, "access-requested", "sam"),
+        (coalition.pk, "access-granted", "lee"),
     ]
 
 
@@ -133,6 +153,7 @@ def test_a_steward_revokes_a_grant_and_cannot_delete_it(coalition: Coalition) ->
     assert client.post(f"/admin/exports/researchgrant/{grant.pk}/delete/", {"post": "yes"}).status_code == 403
     assert ResearchGrant.objects.count() == 1
     assert list(AuditEvent.objects.order_by("id").values_list("action", flat=True)) == [
+        "access-requested",
         "access-granted",
         "access-revoked",
     ]

@@ -20,7 +20,7 @@ from surveys.models import (
     WaveReminder,
 )
 from surveys.tokens import token_for_invitation, token_hash
-from tests.conftest import OpenWave, add_members, open_wave_for
+from tests.conftest import OpenWave, add_members, attest, open_wave_for
 
 
 def submit(open_wave: OpenWave, member: Member, answers: dict[str, Any]) -> None:
@@ -87,6 +87,7 @@ def test_the_roster_is_frozen_while_a_wave_is_open(open_wave: OpenWave) -> None:
 @pytest.mark.django_db
 def test_a_second_wave_cannot_open_while_one_is_open(open_wave: OpenWave, instrument: Instrument) -> None:
     second = services.wave_create(coalition=open_wave.wave.coalition, label="2027 Q1", instrument=instrument)
+    attest(second)
 
     with pytest.raises(services.ServiceError, match="Another wave of this coalition is open"):
         services.wave_open(wave_id=second.pk)
@@ -170,6 +171,7 @@ def test_the_scheduler_opens_and_closes_due_waves(
         opens_at=now + timedelta(days=30),
         closes_at=now + timedelta(days=40),
     )
+    attest(due)
 
     assert tasks.open_due_waves() == [due.pk]
     assert tasks.close_due_waves() == []
@@ -187,7 +189,11 @@ def test_wave_commands_move_a_wave_along(
 ) -> None:
     call_command("create_wave", "riverside", "2026 Q4", "--instrument", "partnership-strain")
     wave_id = int(capsys.readouterr().out.strip())
+    with pytest.raises(CommandError, match="A coalition leader must review and confirm the roster"):
+        call_command("open_wave", str(wave_id))
+    assert Wave.objects.get(pk=wave_id).status == Wave.Status.DRAFT
 
+    attest(Wave.objects.get(pk=wave_id))
     call_command("open_wave", str(wave_id))
     call_command("close_wave", str(wave_id))
 

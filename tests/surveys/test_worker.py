@@ -29,6 +29,7 @@ from surveys.models import (
     WaveReminder,
 )
 from surveys.tokens import token_for_invitation, token_hash
+from tests.conftest import attest
 
 ROOT = Path(__file__).resolve().parents[2]
 requires_worker = pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs Redis (set REDIS_URL)")
@@ -87,6 +88,7 @@ def test_a_worker_sends_invitations_enqueued_on_commit_and_closes_due_waves(
     worker: None, coalition: Coalition, roster: list[Member], instrument: Instrument
 ) -> None:
     wave = services.wave_create(coalition=coalition, label="2026 Q4", instrument=instrument)
+    attest(wave)
     services.wave_open(wave_id=wave.pk)  # enqueues email.send_invitations on commit
 
     _wait_for(lambda: WaveReminder.objects.filter(wave=wave, day=0, recipients=12).exists())

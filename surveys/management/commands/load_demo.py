@@ -21,7 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from exports import services as export_services
-from surveys import demo, selectors, services, tokens
+from surveys import attestation, demo, selectors, services, tokens
 from surveys.answers import answers_clean
 from surveys.models import Coalition, Instrument, Invitation, Member, PendingSubmission, Wave
 
@@ -63,6 +63,7 @@ STEWARD_PERMISSIONS = (
     "view_researchgrant",
     "add_researchgrant",
     "change_researchgrant",
+    "view_rosterattestation",
 )
 
 # Past waves open on the first day of the quarter and run three weeks.
@@ -93,11 +94,17 @@ class Command(BaseCommand):
             users = self._users_ensure()
             if not coalition.waves.exists():
                 self._roster_import(coalition, plan)
-                self._waves_load(coalition, instrument, plan)
+                self._users_link(coalition, plan, users)
+                self._waves_load(coalition, instrument, plan, attester=users["leader"])
             self._users_link(coalition, plan, users)
-            # The demo researcher may export the demo coalition; they accept the agreement themselves.
+            # The demo researcher may export the demo coalition: the steward asks, the leader approves
+            # (two people, PRIVACY.md rule 9a); the researcher accepts the agreement themselves.
             export_services.agreement_ensure_default()
-            export_services.grant_give(researcher=users["researcher"], coalition=coalition, by=users["steward"])
+            grant = export_services.grant_request(
+                researcher=users["researcher"], coalition=coalition, by=users["steward"], reason="Demo researcher"
+            )
+            if grant.status == grant.Status.REQUESTED:
+                export_services.grant_approve(grant=grant, by=users["leader"])
         self._report(coalition)
 
     # --- Logins ---------------------------------------------------------------
@@ -151,8 +158,14 @@ class Command(BaseCommand):
 
     # --- Waves ----------------------------------------------------------------
 
-    def _waves_load(self, coalition: Coalition, instrument: Instrument, plan: list[demo.DemoMember]) -> None:
-        """Create the four past waves, each opened, answered and closed, then the open wave."""
+    def _waves_load(
+        self, coalition: Coalition, instrument: Instrument, plan: list[demo.DemoMember], *, attester: Any
+    ) -> None:
+        """Create the four past waves, each opened, answered and closed, then the open wave.
+
+        The demo leader confirms each wave's roster before it opens, as a leader must.
+        """
+        self.attester = attester
         for wave_index, (label, opens_at) in enumerate(PAST_WAVES):
             self._past_wave_load(
                 coalition=coalition,
@@ -163,6 +176,11 @@ class Command(BaseCommand):
                 opens_at=opens_at,
             )
         self._open_wave_load(coalition=coalition, instrument=instrument, plan=plan, wave_index=len(PAST_WAVES))
+
+    def _wave_open(self, wave: Wave) -> Wave:
+        coalition = Coalition.objects.get(pk=wave.coalition_id)
+        attestation.roster_attest(wave_id=wave.pk, by=self.attester, revision=coalition.roster_revision)
+        return services.wave_open(wave_id=wave.pk)
 
     def _answers(self, wave: Wave, member: demo.DemoMember, wave_index: int, sector_slugs: list[str]) -> dict[str, Any]:
         rng = np.random.default_rng([demo.SEED, member.number, wave_index])
@@ -192,7 +210,7 @@ class Command(BaseCommand):
             closes_at=opens_at + WAVE_LENGTH,
         )
         # wave_open does not look at the clock, so a wave dated in the past opens.
-        wave = services.wave_open(wave_id=wave.pk)
+        wave = self._wave_open(wave)
         sector_slugs = [sector["slug"] for sector in wave.sectors_snapshot]
         spec = selectors.instrument_spec(instrument_id=instrument.pk)
         invitations = {
@@ -239,7 +257,7 @@ class Command(BaseCommand):
             opens_at=now - timedelta(days=10),
             closes_at=now + timedelta(days=14),
         )
-        wave = services.wave_open(wave_id=wave.pk)
+        wave = self._wave_open(wave)
         sector_slugs = [sector["slug"] for sector in wave.sectors_snapshot]
         invitations = {
             invitation.member.email: invitation
