@@ -2,13 +2,15 @@
 
 Presentation only: no database access. The answers travel between steps in
 a hidden form field, never in the session or the database, so an abandoned
-survey leaves nothing behind on the server.
+survey leaves nothing behind on the server. The field is signed for the one
+survey session that it was shown in (`state_dump` / `state_load`): a forged
+or borrowed state is refused, never read.
 """
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.core import signing
 from django.http import QueryDict
 from django.utils.translation import gettext as _
 
@@ -207,19 +209,51 @@ def answers_from_post(
     return merged
 
 
-def state_load(raw: str) -> dict[str, Any]:
-    """Return the answers carried in the hidden state field; anything malformed is dropped."""
-    if not raw or len(raw) > MAX_STATE_BYTES:
-        return {}
+class StateRefused(Exception):
+    """The hidden state field is missing, too large, or not signed for this survey session."""
+
+
+def _state_signer(invitation_token_hash: str, form_token: str) -> signing.Signer:
+    # The salt names the session: the invitation's token hash (a state shown to
+    # one member is worthless in another member's session) and the session's
+    # random form token (nor does it outlive the session: Exit and a new visit
+    # start afresh). No timestamp: the session's lifetime already bounds it.
+    return signing.Signer(salt=f"surveys.state:{invitation_token_hash}:{form_token}")
+
+
+def state_load(raw: str, *, invitation_token_hash: str, form_token: str) -> dict[str, Any]:
+    """Return the answers carried in the hidden state field, or raise StateRefused.
+
+    The size is checked before the signature, and the signature before the
+    content is decompressed or parsed.
+    """
+    if not raw or len(raw) > MAX_STATE_BYTES or not invitation_token_hash or not form_token:
+        raise StateRefused
     try:
-        state = json.loads(raw)
-    except ValueError:
-        return {}
-    return state if isinstance(state, dict) else {}
+        state = _state_signer(invitation_token_hash, form_token).unsign_object(raw)
+    except (signing.BadSignature, ValueError) as error:
+        raise StateRefused from error
+    if not isinstance(state, dict):
+        raise StateRefused
+    return state
 
 
-def state_dump(answers: dict[str, Any]) -> str:
-    return json.dumps(answers, separators=(",", ":"), ensure_ascii=False)
+def state_dump(answers: dict[str, Any], *, invitation_token_hash: str, form_token: str) -> str:
+    """Return the answers as a compressed value signed for this survey session."""
+    return _state_signer(invitation_token_hash, form_token).sign_object(answers, compress=True)
+
+
+def invited_people_rounded(count: int) -> int | None:
+    """Return the invited count rounded for the introduction page, or None for fewer than 5.
+
+    To the nearest 10 from 50, to the nearest 5 below (halves round up), so
+    the figure is never 0: a member learns roughly how many people share the
+    survey, not the exact roster size.
+    """
+    if count < 5:
+        return None
+    step = 10 if count >= 50 else 5
+    return (count + step // 2) // step * step
 
 
 def answer_summary(

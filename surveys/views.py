@@ -4,14 +4,20 @@ Survey routes (`/q/...`) follow PRIVACY.md rule 16: the token in an
 invitation link is checked once and swapped for a session, the browser is
 redirected to a token-free address, pages are neutral, and every response
 carries `no-store`, `no-referrer` and a self-only CSP (config.middleware).
-The answers travel between steps in a hidden field; the session holds only
-the token's hash and the chosen language, and is destroyed on submission.
+The answers travel between steps in a hidden field, signed for the session;
+the session holds only the token's hash, a random form token and the chosen
+language, and is destroyed on submission. A post is accepted only from the
+survey's own origin, with the session's form token and a state signed for
+the session (`_is_same_origin_post`, `_posted_answers`).
 """
 
+import hmac
+import secrets
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -24,8 +30,10 @@ from surveys.answers import AnswersInvalid, answers_clean
 from surveys.forms import RosterImportForm
 from surveys.models import Wave
 from surveys.survey_pages import (
+    StateRefused,
     answer_summary,
     answers_from_post,
+    invited_people_rounded,
     question_views,
     state_dump,
     state_load,
@@ -35,6 +43,7 @@ from surveys.tokens import token_hash, token_is_well_formed
 
 SESSION_TOKEN_HASH = "survey_invitation"  # noqa: S105 - a session key name, not a secret
 SESSION_LANGUAGE = "survey_language"
+SESSION_FORM_TOKEN = "survey_form_token"  # noqa: S105 - a session key name, not a secret
 
 
 def _survey_render(request: HttpRequest, template: str, context: dict[str, Any], status: int = 200) -> HttpResponse:
@@ -59,6 +68,9 @@ def survey_enter(request: HttpRequest, token: str) -> HttpResponse:
         return _link_inactive(request)
     request.session.flush()
     request.session[SESSION_TOKEN_HASH] = hashed
+    # A synchronizer token in every survey form: a page on another origin
+    # cannot read it, so it cannot post a form the survey would accept.
+    request.session[SESSION_FORM_TOKEN] = secrets.token_urlsafe(32)
     request.session[SESSION_LANGUAGE] = invitation.member.language or invitation.wave.coalition.default_language
     request.session.set_expiry(0)  # ends when the browser closes
     return redirect("survey")
@@ -70,29 +82,63 @@ def _survey_language(request: HttpRequest) -> str:
     return language if language in valid else settings.LANGUAGE_CODE
 
 
-def _is_cross_site(request: HttpRequest) -> bool:
-    # With `Referrer-Policy: no-referrer` browsers send `Origin: null` on the
-    # survey's own form posts, which Django's CSRF check refuses. The survey
-    # is protected instead by its session cookie (SameSite=Lax: never sent on
-    # a cross-site POST, so a forged post finds no survey) and by refusing a
-    # post that names another origin.
+def _is_same_origin_post(request: HttpRequest) -> bool:
+    """Return whether a survey post comes from a page of the survey's own origin.
+
+    Survey pages send `Referrer-Policy: no-referrer`, under which browsers
+    send `Origin: null` on the survey's own form posts (Fetch standard), so
+    Django's CSRF check, which needs a real Origin, cannot be used. Fetch
+    Metadata tells the cases apart instead: `Sec-Fetch-Site` is set by the
+    browser and cannot be forged by a page. `SameSite=Lax` alone is not
+    enough: a page on another subdomain is same-site, so the session cookie
+    comes along with its post.
+    """
     origin = request.headers.get("Origin")
-    if origin is None or origin == "null":
-        return False
-    return origin != f"{request.scheme}://{request.get_host()}"
+    fetch_site = request.headers.get("Sec-Fetch-Site")
+    if fetch_site is not None and fetch_site != "same-origin":
+        return False  # same-site (another subdomain), cross-site, or none (typed or bookmarked)
+    if origin is not None and origin != "null":
+        return origin.lower() == f"{request.scheme}://{request.get_host()}".lower()
+    # `Origin: null` or none. With `Sec-Fetch-Site: same-origin` this is the
+    # survey's own form. With neither header it is a browser too old for Fetch
+    # Metadata: accepted, and then protected only by the form token and the
+    # signed state, which a page on another origin cannot read.
+    return True
 
 
-@csrf_exempt
+def _posted_answers(request: HttpRequest, *, invitation_token_hash: str) -> dict[str, Any] | None:
+    """Return the answers so far from a post that carries this session's form token and state, else None."""
+    expected = str(request.session.get(SESSION_FORM_TOKEN, ""))
+    posted = request.POST.get("form_token", "")
+    if not expected or not hmac.compare_digest(posted.encode(), expected.encode()):
+        return None
+    try:
+        return state_load(
+            request.POST.get("state", ""), invitation_token_hash=invitation_token_hash, form_token=expected
+        )
+    except StateRefused:
+        return None
+
+
+@csrf_exempt  # Origin is null on the survey's own posts; see _is_same_origin_post
 @require_http_methods(["GET", "POST"])
 def survey(request: HttpRequest) -> HttpResponse:
     """Show the survey one step at a time: introduction, sections, about you, review."""
-    if request.method == "POST" and _is_cross_site(request):
+    # A refused post leaves the member's session alone: otherwise a forging
+    # page could end the survey of whoever it catches mid-way.
+    if request.method == "POST" and not _is_same_origin_post(request):
         return _link_inactive(request)
     hashed = str(request.session.get(SESSION_TOKEN_HASH, ""))
     invitation = selectors.invitation_for_submission(token_hash=hashed) if hashed else None
     if invitation is None or invitation.is_used or invitation.wave.status != Wave.Status.OPEN:
         request.session.flush()
         return _link_inactive(request)
+    answers: dict[str, Any] = {}
+    if request.method == "POST":
+        posted = _posted_answers(request, invitation_token_hash=hashed)
+        if posted is None:
+            return _link_inactive(request)
+        answers = posted
 
     wave = invitation.wave
     if request.method == "POST" and request.POST.get("action", "").startswith("language-"):
@@ -101,21 +147,21 @@ def survey(request: HttpRequest) -> HttpResponse:
             request.session[SESSION_LANGUAGE] = chosen
     language = _survey_language(request)
     with translation.override(language):
-        return _survey_step(request, invitation_token_hash=hashed, wave=wave, language=language)
+        return _survey_step(request, invitation_token_hash=hashed, wave=wave, language=language, answers=answers)
 
 
-def _survey_step(request: HttpRequest, *, invitation_token_hash: str, wave: Wave, language: str) -> HttpResponse:
+def _survey_step(
+    request: HttpRequest, *, invitation_token_hash: str, wave: Wave, language: str, answers: dict[str, Any]
+) -> HttpResponse:
     spec = selectors.instrument_spec(instrument_id=wave.instrument.pk, checksum=wave.instrument.checksum)
     sectors = selectors.wave_sectors(wave=wave)
     include_free_text = wave.coalition.is_free_text_enabled
     steps = steps_for(spec, language, include_free_text=include_free_text)
     review_number = len(steps) + 1
-    answers: dict[str, Any] = {}
     number = 0
     errors: list[str] = []
 
     if request.method == "POST":
-        answers = state_load(request.POST.get("state", ""))
         try:
             current = int(request.POST.get("step", "0"))
         except ValueError:
@@ -139,16 +185,22 @@ def _survey_step(request: HttpRequest, *, invitation_token_hash: str, wave: Wave
         if action == "submit" and not errors:
             return _survey_submit(request, invitation_token_hash, answers)
 
+    form_token = str(request.session.get(SESSION_FORM_TOKEN, ""))
     context: dict[str, Any] = {
         "wave": wave,
         "language": language,
         "languages": settings.LANGUAGES,
-        "state": state_dump(answers),
+        "form_token": form_token,
+        "state": state_dump(answers, invitation_token_hash=invitation_token_hash, form_token=form_token),
         "step_number": number,
         "step_count": review_number,
         "errors": errors,
     }
     if number == 0:
+        # So a member can judge how many people they are anonymous among.
+        invited = selectors.wave_invited_reach(wave=wave)
+        context["invited_people"] = invited_people_rounded(invited["people"])
+        context["invited_sectors"] = invited["sectors"]
         return _survey_render(request, "surveys/survey_intro.html", context)
     if number == review_number:
         context["summary"] = answer_summary(spec, steps, language=language, answers=answers, sectors=sectors)
