@@ -40,7 +40,7 @@ lint: install
 	$(BIN)/ruff format --check .
 
 typecheck: install
-	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/mypy config surveys analytics dashboards exports
+	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/mypy config surveys analytics dashboards exports accounts
 
 check-migrations: install
 	mkdir -p var

@@ -24,13 +24,15 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
+    "axes",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "surveys",
     "analytics",
     "dashboards",
     "exports",
+    "accounts",
 ]
 
 MIDDLEWARE = [
@@ -44,6 +46,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: it turns a locked-out sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -90,6 +94,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# The axes backend comes first: it refuses a locked-out sign-in before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -141,6 +150,7 @@ CELERY_RESULT_EXPIRES = timedelta(hours=1)
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
     "surveys.*": {"queue": "default"},
+    "accounts.*": {"queue": "default"},
     "email.*": {"queue": "email"},
     "analytics.*": {"queue": "analytics"},
     "exports.*": {"queue": "exports"},
@@ -157,6 +167,7 @@ CELERY_BEAT_SCHEDULE = {
     "reset-stuck-analytics-runs": {"task": "analytics.reset_stuck_runs", "schedule": timedelta(minutes=5)},
     "reset-stuck-exports": {"task": "exports.reset_stuck_exports", "schedule": timedelta(minutes=5)},
     "delete-expired-exports": {"task": "exports.delete_expired_exports", "schedule": timedelta(hours=1)},
+    "delete-expired-login-attempts": {"task": "accounts.delete_expired_login_attempts", "schedule": timedelta(hours=1)},
 }
 
 if REDIS_URL:
@@ -182,7 +193,7 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # --- Django REST framework ----------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "knox.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -201,6 +212,52 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+# API tokens (django-rest-knox): only a SHA-512 digest of each token is stored, the token is shown
+# once, and it expires. "Token" stays the Authorization prefix, as with the tokens it replaces.
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(days=env.int("API_TOKEN_TTL_DAYS", default=30)),
+    "TOKEN_LIMIT_PER_USER": env.int("API_TOKEN_LIMIT_PER_USER", default=5),
+    "AUTH_HEADER_PREFIX": "Token",
+    "AUTO_REFRESH": False,
+}
+
+# --- Sign-in throttling (django-axes) -------------------------------------------
+# Every sign-in goes through django.contrib.auth.authenticate with the request: the site and
+# admin login pages and POST /api/v1/auth/token/. Survey routes never authenticate, so axes
+# neither sees nor stores anything about respondents.
+# Two counters, both over the last AXES_COOLOFF_TIME:
+# - one (username, address) pair: LOGIN_FAILURES_PER_ADDRESS failures are answered with the usual
+#   error, the next one locks that pair;
+# - one username from every address: a higher LOGIN_FAILURES_PER_USERNAME, so that a guesser
+#   spread over many addresses is stopped too, while locking a leader out takes far more than a
+#   handful of tries. A locked-out person can always get in at once by resetting the password by
+#   email, which clears the lockout (accounts.views.PasswordResetConfirmView).
+AXES_ENABLED = True
+LOGIN_FAILURES_PER_ADDRESS = env.int("LOGIN_FAILURES_PER_ADDRESS", default=5)
+LOGIN_FAILURES_PER_USERNAME = env.int("LOGIN_FAILURES_PER_USERNAME", default=20)
+# axes locks on the failure that reaches its limit, hence + 1.
+AXES_FAILURE_LIMIT = LOGIN_FAILURES_PER_ADDRESS + 1
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "username"]
+AXES_HANDLER = "accounts.lockout.LoginAttemptsHandler"
+AXES_COOLOFF_TIME = timedelta(hours=1)
+AXES_RESET_ON_SUCCESS = True
+# Keep personal data minimal: no log of successful sign-ins, no separate failure log, and no
+# user agents in log lines (usernames and addresses are masked there by AXES_SENSITIVE_PARAMETERS).
+AXES_DISABLE_ACCESS_LOG = True
+AXES_ENABLE_ACCESS_FAILURE_LOG = False
+AXES_VERBOSE = False
+AXES_SENSITIVE_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "accounts.lockout.client_ip_address"
+# The client address is REMOTE_ADDR unless the site runs behind this many reverse proxies, each
+# appending to X-Forwarded-For; then it is the address the outermost proxy saw. Never trust the
+# header without a proxy that overwrites it: a client could name any address.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+# Password reset requests per email address per hour; more are silently not sent.
+PASSWORD_RESET_REQUESTS_PER_HOUR = env.int("PASSWORD_RESET_REQUESTS_PER_HOUR", default=3)
+PASSWORD_RESET_TIMEOUT = 60 * 60 * 3
+
 # --- Coalition Pulse ----------------------------------------------------------
 # Key for deriving invitation tokens (HMAC); only a hash of each token is stored.
 INVITATION_TOKEN_KEY = env.str("INVITATION_TOKEN_KEY", default="")
@@ -218,6 +275,10 @@ EXPORT_MAX_DOWNLOADS = env.int("EXPORT_MAX_DOWNLOADS", default=3)
 # Largest accepted submission body, in bytes.
 SUBMISSION_MAX_BYTES = env.int("SUBMISSION_MAX_BYTES", default=64 * 1024)
 
+# Every handler carries the redaction filter, and every logger Django configures by default
+# ("django", "django.server"; django.request and django.security.* propagate to "django") is given
+# the project's handler, which replaces Django's own: its console handler (shown with DEBUG=True)
+# and mail_admins (a 500 email would carry the request path and headers) have no filter.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -236,8 +297,12 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+        "django.security": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        # axes logs every attempt at INFO; lockouts and failures (addresses masked) are WARNING.
+        "axes": {"level": "WARNING"},
         # One line per task run is noise in development; workers log their own.
         "celery.app.trace": {"level": env.str("CELERY_TRACE_LOG_LEVEL", default="WARNING")},
     },

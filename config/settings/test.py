@@ -11,6 +11,9 @@ SECRET_KEY = "test-only-not-secret"  # noqa: S105
 INVITATION_TOKEN_KEY = "test-invitation-key"  # noqa: S105
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# The test client's login() calls authenticate() without a request, which the axes backend refuses;
+# the sign-in tests (tests/accounts/) switch axes on.
+AXES_ENABLED = False
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

@@ -6,7 +6,7 @@ from typing import Any
 import numpy as np
 import pytest
 from django.contrib.auth.models import User
-from rest_framework.authtoken.models import Token
+from knox.models import AuthToken
 from rest_framework.test import APIClient
 from scipy import stats
 
@@ -192,9 +192,9 @@ def test_access_follows_grants(coalition: Coalition, computed_wave: Wave, leader
     assert client_for(other_leader).get(url).status_code == 404
     for role in ("researcher", "steward"):
         assert client_for(login_with_role(coalition, role, role)).get(url).status_code == 200
-    token = Token.objects.create(user=leader)
+    _instance, token = AuthToken.objects.create(user=leader)
     token_client = APIClient()
-    token_client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    token_client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     assert token_client.get(url).json()["count"] == 1
     session_client = APIClient()
     session_client.force_login(leader)
