@@ -261,8 +261,8 @@ def home(request: HttpRequest) -> HttpResponse:
     """List the waves the user can see, with participation as PRIVACY.md rule 6 allows."""
     waves = list(selectors.waves_for_user(user=request.user).order_by("coalition__name", "-opens_at"))
     rows = [{"wave": wave, "participation": selectors.wave_participation(wave=wave)} for wave in waves]
-    coalitions = selectors.coalitions_for_steward(user=request.user)
-    return render(request, "surveys/home.html", {"rows": rows, "stewarded": coalitions})
+    coalitions = selectors.coalitions_for_oversight(user=request.user)
+    return render(request, "surveys/home.html", {"rows": rows, "overseen": coalitions})
 
 
 @login_required
@@ -278,7 +278,7 @@ def roster_import(request: HttpRequest, slug: str) -> HttpResponse:
             report = services.roster_import(
                 coalition=coalition,
                 content=form.cleaned_data["content"],
-                actor=request.user.get_username(),
+                by=request.user if isinstance(request.user, User) else None,
             )
         except services.ServiceError as refusal:
             error = str(refusal)

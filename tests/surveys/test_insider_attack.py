@@ -235,9 +235,7 @@ def test_the_lone_steward_cannot_get_research_access_to_the_microdata(
     # Asking for access for themselves: on the page, in the admin and in the service.
     page = client.post(f"/exports/access/{coalition.slug}/", {"action": "request", "researcher": steward.pk})
     assert page.status_code == 302
-    admin_form = client.post(
-        "/admin/exports/researchgrant/add/", {"researcher": steward.pk, "coalition": coalition.pk}
-    )
+    admin_form = client.post("/admin/exports/researchgrant/add/", {"researcher": steward.pk, "coalition": coalition.pk})
     assert admin_form.status_code == 200
     with pytest.raises(NotAllowed, match="Nobody can request research access for themselves"):
         export_services.grant_request(researcher=steward, coalition=coalition, by=steward)

@@ -1,0 +1,223 @@
+"""Leaders' oversight pages, and the admin scoped to the steward's coalitions (issue 10)."""
+
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.test import Client
+
+from surveys import services
+from surveys.models import AuditEvent, Coalition, Instrument, Member, RosterAttestation, Wave
+from tests.conftest import add_members, attest
+from tests.factories import MemberFactory
+
+
+def login(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def with_role(coalition: Coalition, role: str, username: str, sector: str = "other", **fields: Any) -> User:
+    user = User.objects.create_user(username=username, **fields)
+    MemberFactory(coalition=coalition, sector=coalition.sectors.get(slug=sector), role=role, user=user)
+    return user
+
+
+@pytest.fixture
+def draft(coalition: Coalition, instrument: Instrument) -> Wave:
+    return services.wave_create(coalition=coalition, label="2027 Q1", instrument=instrument)
+
+
+@pytest.mark.django_db
+def test_a_leader_reviews_and_confirms_the_roster_on_the_page_and_the_wave_opens(
+    coalition: Coalition, draft: Wave
+) -> None:
+    steward = with_role(coalition, "steward", "stew")
+    leader = with_role(coalition, "leader", "lee", sector="faith")
+    services.roster_import(
+        coalition=coalition, content="email,sector\na@x.example,law-enforcement\nb@y.example,faith\n", by=steward
+    )
+    revision = Coalition.objects.get(pk=coalition.pk).roster_revision
+    client = login(leader)
+
+    page = client.get(f"/manage/{coalition.slug}/waves/{draft.pk}/roster/").content.decode()
+    assert "The wave will be sent to 4 people in 3 sectors." in page
+    assert "This is the coalition’s first wave: everyone on the roster counts as added." in page
+    assert "<td>stew</td>" in page
+    assert 'name="revision" value="%d"' % revision in page
+    unticked = client.post(f"/manage/{coalition.slug}/waves/{draft.pk}/roster/", {"revision": revision}, follow=True)
+    assert "Tick the box to say you reviewed the roster, then confirm." in unticked.content.decode()
+    assert RosterAttestation.objects.count() == 0
+
+    done = client.post(
+        f"/manage/{coalition.slug}/waves/{draft.pk}/roster/", {"revision": revision, "confirm": "yes"}, follow=True
+    )
+
+    assert "You confirmed the roster of 2027 Q1. The wave can open." in done.content.decode()
+    attestation = RosterAttestation.objects.get()
+    assert (attestation.wave, attestation.attested_by, attestation.revision, attestation.summary["total"]) == (
+        draft,
+        leader,
+        revision,
+        4,
+    )
+    wave = services.wave_open(wave_id=draft.pk)
+    assert (wave.status, wave.invited_count, wave.opened_revision) == ("open", 4, revision)
+    assert list(AuditEvent.objects.order_by("id").values_list("action", "actor")) == [
+        ("wave-created", "command line"),
+        ("roster-attested", "lee"),
+        ("wave-opened", "schedule or command line"),
+    ]
+
+
+@pytest.mark.django_db
+def test_a_stale_review_is_refused_and_changes_nothing(coalition: Coalition, draft: Wave) -> None:
+    leader = with_role(coalition, "leader", "lee")
+    stale = Coalition.objects.get(pk=coalition.pk).roster_revision
+    services.roster_import(coalition=coalition, content="email,sector\nlate@x.example,faith\n")
+
+    page = login(leader).post(
+        f"/manage/{coalition.slug}/waves/{draft.pk}/roster/", {"revision": stale, "confirm": "yes"}, follow=True
+    )
+
+    assert "The roster changed while you were reviewing it. Review it again, then confirm." in page.content.decode()
+    assert RosterAttestation.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_every_leader_sees_the_roster_history_per_wave_and_the_audit_log(
+    coalition: Coalition, roster: list[Member], instrument: Instrument
+) -> None:
+    steward = with_role(coalition, "steward", "stew")
+    leader = with_role(coalition, "leader", "lee")
+    first = services.wave_create(coalition=coalition, label="2026 Q4", instrument=instrument)
+    attest(first, by=leader)
+    services.wave_open(wave_id=first.pk)
+    services.wave_close(wave_id=first.pk)
+    services.roster_import(
+        coalition=coalition, content="email,sector\nn1@x.example,faith\nn2@x.example,faith\n", by=steward
+    )
+    client = login(leader)
+
+    history = client.get(f"/manage/{coalition.slug}/roster/history/").content.decode()
+    audit = client.get(f"/manage/{coalition.slug}/audit/").content.decode()
+
+    assert "Since the last wave opened" in history
+    assert "<tr><td>stew</td><td>added</td><td>Faith communities</td><td>2</td></tr>" in history
+    assert "Before 2026 Q4 opened" in history
+    assert "Roster of wave 2026 Q4 confirmed: 14 people in 4 sectors" in audit
+    assert "Wave 2026 Q4 closed." in audit
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["", "roster/history/", "audit/"])
+def test_oversight_pages_are_not_found_for_members_researchers_and_other_coalitions(
+    coalition: Coalition, path: str
+) -> None:
+    other = services.coalition_create(slug="elsewhere", name="Elsewhere")
+    outsider = with_role(other, "leader", "out")
+    researcher = with_role(coalition, "researcher", "res")
+    member = with_role(coalition, "member", "mem")
+
+    for user in (outsider, researcher, member):
+        assert login(user).get(f"/manage/{coalition.slug}/{path}").status_code == 404
+    assert Client().get(f"/manage/{coalition.slug}/{path}").status_code == 302
+
+
+@pytest.mark.django_db
+def test_the_admin_shows_a_steward_neither_other_coalitions_nor_usernames(coalition: Coalition) -> None:
+    services.coalition_create(slug="elsewhere", name="Elsewhere Secret Coalition")
+    bystander = User.objects.create_user(username="bystander-login")
+    steward = with_role(coalition, "steward", "stew", is_staff=True)
+    steward.user_permissions.set(
+        Permission.objects.filter(
+            codename__in=["view_member", "add_member", "change_member", "view_auditevent", "view_rosterchange",
+                          "view_wave", "view_sector"]
+        )
+    )  # fmt: skip
+    [member] = add_members(coalition, 1, "faith")
+    client = login(steward)
+
+    pages = [
+        client.get(path).content.decode()
+        for path in (
+            "/admin/surveys/member/",
+            "/admin/surveys/member/add/",
+            f"/admin/surveys/member/{member.pk}/change/",
+            "/admin/surveys/auditevent/",
+            "/admin/surveys/rosterchange/",
+            "/admin/surveys/wave/",
+            "/admin/surveys/sector/",
+        )
+    ]
+
+    for page in pages:
+        assert "Elsewhere Secret Coalition" not in page
+        assert "bystander-login" not in page
+        assert 'name="user"' not in page
+    assert client.get(f"/admin/auth/user/?_to_field=id&_popup=1&id={bystander.pk}").status_code == 403
+    # A user id slipped into the form is ignored: only a platform admin links logins.
+    client.post(
+        f"/admin/surveys/member/{member.pk}/change/",
+        {"coalition": coalition.pk, "email": member.email, "sector": member.sector_id, "role": "member",
+         "language": "en", "is_active": "on", "user": bystander.pk},
+    )  # fmt: skip
+    member.refresh_from_db()
+    assert member.user_id is None
+
+
+@pytest.mark.django_db
+def test_admin_writes_go_through_the_services_and_are_audited_for_superusers_too(
+    coalition: Coalition, draft: Wave, admin_client: Client
+) -> None:
+    member_page = admin_client.post(
+        "/admin/surveys/member/add/",
+        {"coalition": coalition.pk, "email": "New@Example.org", "sector": coalition.sectors.get(slug="faith").pk,
+         "role": "member", "language": "en", "is_active": "on"},
+    )  # fmt: skip
+    refused = admin_client.post("/admin/surveys/wave/", {"action": "open_now", "_selected_action": [draft.pk]})
+    attest(draft)
+    admin_client.post("/admin/surveys/wave/", {"action": "open_now", "_selected_action": [draft.pk]})
+
+    assert (member_page.status_code, refused.status_code) == (302, 302)
+    added = Member.objects.get(email="new@example.org")
+    change = coalition.roster_changes.get()
+    assert (change.action, change.email, change.sector, change.actor, change.actor_user.username) == (
+        "added",
+        added.email,
+        "faith",
+        "admin",
+        "admin",
+    )
+    # The roster changed after the confirmation above? No: the member was added before it.
+    assert list(coalition.audit_events.order_by("id").values_list("action", "actor")) == [
+        ("wave-created", "command line"),
+        ("roster-attested", "platform-admin"),
+        ("wave-opened", "admin"),
+    ]
+
+
+@pytest.mark.django_db
+def test_a_roster_file_cannot_turn_a_login_into_a_researcher_beside_its_steward_role(coalition: Coalition) -> None:
+    user = with_role(coalition, "steward", "stew")
+    MemberFactory(coalition=coalition, sector=coalition.sectors.get(slug="faith"), role="leader", user=user,
+                  email="second@x.example")  # fmt: skip
+    revision = Coalition.objects.get(pk=coalition.pk).roster_revision
+
+    by_steward = services.roster_import(
+        coalition=coalition, content="email,sector,role\nsecond@x.example,faith,researcher\n", by=user
+    )
+    by_command = services.roster_import(
+        coalition=coalition, content="email,sector,role\nsecond@x.example,faith,researcher\n"
+    )
+
+    assert by_steward.errors == [
+        "second@x.example: Only a platform admin can change the role of a roster entry with a login."
+    ]
+    assert by_command.errors == [
+        "second@x.example: One login cannot be both a data steward and a researcher of the same coalition, unless "
+        "a platform admin approves the combination."
+    ]
+    assert Member.objects.get(email="second@x.example").role == "leader"
+    assert Coalition.objects.get(pk=coalition.pk).roster_revision == revision
