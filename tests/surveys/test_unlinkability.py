@@ -16,6 +16,7 @@ from surveys import services
 from surveys.models import Coalition, Instrument, Invitation, Member, PendingSubmission, Response
 from surveys.tokens import token_hash
 from tests.conftest import add_members, open_wave_for, requires_postgres
+from tests.surveys.test_survey_flow import POWER_STEP, form_of
 
 CANARY_AGENT = "Canary-Agent-7f3a9c"
 CANARY_ADDRESS = "203.0.113.77"
@@ -73,7 +74,9 @@ def test_canaries_in_headers_and_token_appear_in_no_table_and_no_log(
 
     web_token = opened.token_of(web_member)
     client.get(f"/q/{web_token}", **headers)
-    client.post("/q/", {"state": '{"power-1": 2}', "step": "19", "action": "submit"}, **headers)
+    # As a browser posts: the page's form token and signed state, answering power-1.
+    intro = client.get("/q/", **headers)
+    client.post("/q/", form_of(intro, step=POWER_STEP, action="submit", **{"a-power-1": "2"}), **headers)
     api_token = opened.token_of(api_member)
     client.post(
         "/api/v1/responses/",
