@@ -229,3 +229,8 @@ def test_the_schema_documents_the_token_endpoints(client: Client, db: Any) -> No
         "name": "Authorization",
         "description": 'Token-based authentication with required prefix "Token"',
     }
+
+
+def test_the_old_plain_text_token_table_is_gone(db: Any, table_names: list[str]) -> None:
+    assert "authtoken_token" not in table_names
+    assert ("knox_authtoken" in table_names, "axes_accessattempt" in table_names) == (True, True)
