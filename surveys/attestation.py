@@ -251,6 +251,26 @@ def _warnings(
                 _("%(count)d new addresses share the domain %(domain)s. Check that each is a different person.")
                 % {"count": count, "domain": domain}
             )
+    if review.previous_wave is not None:
+        was_sensitive = {
+            sector["slug"] for sector in review.previous_wave.sectors_snapshot if sector.get("is_sensitive")
+        }
+        now_sensitive = set(
+            review.wave.coalition.sectors.filter(is_active=True, is_sensitive=True).values_list("slug", flat=True)
+        )
+        for slug in sorted(was_sensitive - now_sensitive):
+            name = rows[slug].name if slug in rows else slug
+            warnings.append(
+                _(
+                    "%(sector)s is no longer marked sensitive: its results will be shown from %(k)d answers "
+                    "instead of %(sensitive_k)d."
+                )
+                % {
+                    "sector": name,
+                    "k": review.wave.coalition.minimum_cell_size,
+                    "sensitive_k": review.wave.coalition.sensitive_cell_size,
+                }
+            )
     small = [row for row in review.sectors if row.is_below_threshold]
     if small:
         warnings.append(

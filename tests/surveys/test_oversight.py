@@ -6,7 +6,7 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
 
-from surveys import services
+from surveys import attestation, services
 from surveys.models import AuditEvent, Coalition, Instrument, Member, RosterAttestation, Wave
 from tests.conftest import add_members, attest
 from tests.factories import MemberFactory
@@ -45,7 +45,7 @@ def test_a_leader_reviews_and_confirms_the_roster_on_the_page_and_the_wave_opens
     assert "The wave will be sent to 4 people in 3 sectors." in page
     assert "This is the coalition’s first wave: everyone on the roster counts as added." in page
     assert "<td>stew</td>" in page
-    assert 'name="revision" value="%d"' % revision in page
+    assert f'name="revision" value="{revision}"' in page
     unticked = client.post(f"/manage/{coalition.slug}/waves/{draft.pk}/roster/", {"revision": revision}, follow=True)
     assert "Tick the box to say you reviewed the roster, then confirm." in unticked.content.decode()
     assert RosterAttestation.objects.count() == 0
@@ -221,3 +221,28 @@ def test_a_roster_file_cannot_turn_a_login_into_a_researcher_beside_its_steward_
     ]
     assert Member.objects.get(email="second@x.example").role == "leader"
     assert Coalition.objects.get(pk=coalition.pk).roster_revision == revision
+
+
+@pytest.mark.django_db
+def test_the_review_warns_when_a_sensitive_sector_lost_its_higher_threshold(
+    coalition: Coalition, roster: list[Member], instrument: Instrument
+) -> None:
+    steward = with_role(coalition, "steward", "stew")
+    first = services.wave_create(coalition=coalition, label="2026 Q4", instrument=instrument)
+    attest(first)
+    services.wave_open(wave_id=first.pk)
+    services.wave_close(wave_id=first.pk)
+    sector = coalition.sectors.get(slug="survivor-leaders")
+    sector.is_sensitive = False
+    services.sector_save(sector=sector, changed=["is_sensitive"], by=steward, is_new=False)
+    draft = services.wave_create(coalition=coalition, label="2027 Q1", instrument=instrument)
+
+    review = attestation.roster_review(wave=draft)
+
+    assert review.warnings[0] == (
+        "Survivor-led organizations & survivor-activists is no longer marked sensitive: its results will be shown "
+        "from 5 answers instead of 10."
+    )
+    assert [(group.actor, group.action, group.sector, group.count) for group in review.changes] == [
+        ("stew", "sector", "Survivor-led organizations & survivor-activists", 1)
+    ]
