@@ -200,9 +200,14 @@ def grant_refuse(*, grant: ResearchGrant, by: User) -> ResearchGrant:
 
 @transaction.atomic
 def grant_revoke(*, grant: ResearchGrant, by: User) -> ResearchGrant:
-    """Revoke a grant or withdraw a request; exports not yet finished for that coalition stop at their next step."""
+    """Revoke a grant or withdraw a request; exports not yet finished for that coalition stop at their next step.
+
+    Giving access up needs no second person: a steward, a leader, a platform admin or the
+    researcher themselves may do it.
+    """
     if not (
         by.is_superuser
+        or by.pk == grant.researcher_id
         or survey_selectors.coalition_roles(user=by, coalition=grant.coalition)
         & {Member.Role.STEWARD, Member.Role.LEADER}
     ):

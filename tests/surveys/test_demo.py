@@ -122,11 +122,19 @@ def test_the_role_logins_are_roster_members_and_the_steward_has_model_permission
         "surveys.view_coalition",
         "surveys.view_instrument",
         "surveys.view_member",
+        "surveys.view_rosterattestation",
         "surveys.view_rosterchange",
         "surveys.view_sector",
         "surveys.view_wave",
     ]
     assert users["steward"].check_password("demo-steward-2026")
+    # Two people behind every opened wave and the research grant (issue 10).
+    grant = users["researcher"].research_grants.get()
+    assert (grant.status, grant.requested_by, grant.decided_by) == ("active", "steward", "leader")
+    assert [
+        (wave.label, wave.attestations.get(revision=wave.opened_revision).attested_by_name)
+        for wave in Wave.objects.filter(coalition__slug="demo").order_by("opens_at")
+    ] == [(label, "leader") for label in ("2025 Q4", "2026 Q1", "2026 Q2", "2026 Q3", "2026 Q4")]
 
 
 @pytest.mark.django_db
