@@ -4,8 +4,8 @@ Access: a leader, steward or researcher of the wave's coalition. Anyone else
 who is logged in gets 403; a wave outside the user's coalitions is a 404.
 """
 
-import csv
 import io
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from analytics import selectors
+from config.csv_safety import SafeWriter
 from dashboards import pages
 from dashboards.labels import Names
 from surveys.models import Wave
@@ -39,6 +40,17 @@ CHART_PAGES = {
     "trends": "trends",
     "participation": "participation",
 }
+
+
+def download_stem(wave: Wave) -> str:
+    """Return the start of a download's file name, from the coalition's slug and the wave's id only.
+
+    Never from the wave label or a name: those are typed by people, and quotes,
+    line breaks, "/" or ".html" in a Content-Disposition file name could
+    change the header or the file saved.
+    """
+    slug = re.sub(r"[^a-z0-9]+", "-", wave.coalition.slug.lower()).strip("-") or "coalition"
+    return f"{slug}-wave-{wave.pk}"
 
 
 def _wave(request: HttpRequest, wave_id: int) -> Wave:
@@ -62,7 +74,14 @@ def _frame(request: HttpRequest, context: pages.Context, page: str) -> dict[str,
         .exclude(status=Wave.Status.DRAFT)
         .order_by("-opens_at")
     )
-    return {"wave": context.wave, "coalition": context.wave.coalition, "page": page, "waves": waves, "run": context.run}
+    return {
+        "wave": context.wave,
+        "coalition": context.wave.coalition,
+        "page": page,
+        "waves": waves,
+        "run": context.run,
+        "download_stem": download_stem(context.wave),
+    }
 
 
 def _no_results(request: HttpRequest, context: pages.Context, page: str) -> HttpResponse:
@@ -180,10 +199,11 @@ def download(request: HttpRequest, wave_id: int, page: str, kind: str) -> HttpRe
     except pages.BadQuery as refusal:
         return HttpResponseBadRequest(str(refusal))
     chart = next(chart for chart in body["charts"] if chart.slug == page)
-    filename = f"{wave.coalition.slug}-{wave.label.replace(' ', '-').lower()}-{page}.{kind}"
+    filename = f"{download_stem(wave)}-{page}.{kind}"
     if kind == "csv":
         buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
+        # Sector, group and area names and wave labels are typed by people: no cell may run as a formula.
+        writer = SafeWriter(buffer, lineterminator="\n")
         writer.writerow(chart.csv_header)
         writer.writerows(chart.csv_rows)
         response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")

@@ -113,7 +113,7 @@ def test_the_key_numbers_are_the_apis_and_tooltips_and_downloads_work(chromium: 
     with page.expect_download() as download:
         page.get_by_role("button", name="Download PNG").click()
     path = download.value.path()
-    assert download.value.suggested_filename == "demo-heatmap.png"
+    assert download.value.suggested_filename == f"demo-wave-{latest.pk}-heatmap.png"
     assert Path(path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with page.expect_download() as download:
         page.get_by_role("link", name="Download CSV").click()

@@ -10,6 +10,7 @@ from django.test import Client
 from django.urls import reverse
 
 from analytics.engine.disclosure.presentation import HIDDEN_TEXT, format_mean
+from surveys.models import Wave
 from tests.dashboards.conftest import Site
 
 pytestmark = pytest.mark.django_db
@@ -291,7 +292,7 @@ def test_every_hidden_cell_shows_only_the_marker(site: Site, page: str) -> None:
 def test_the_health_csv_holds_the_tables_figures_with_two_decimals(site: Site) -> None:
     response = client_for(site, "leader").get(reverse("dashboards:download", args=[site.wave.pk, "health", "csv"]))
     assert response["Content-Type"] == "text/csv; charset=utf-8"
-    assert response["Content-Disposition"] == 'attachment; filename="riverside-2026-q3-health.csv"'
+    assert response["Content-Disposition"] == f'attachment; filename="riverside-wave-{site.wave.pk}-health.csv"'
     lines = response.content.decode().splitlines()
     assert lines[:3] == [
         "area,area_name,mean,ci_low,ci_high,n,band",
@@ -330,6 +331,107 @@ def test_the_svg_download_is_a_standalone_drawing(site: Site) -> None:
     assert response.content.startswith(
         b'<?xml version="1.0" encoding="UTF-8"?>\n<svg xmlns="http://www.w3.org/2000/svg"'
     )
+
+
+# --- CSV formula injection and file names (issue 10) ------------------------------------------------
+
+FORMULA_NAMES = {
+    "law-enforcement": '=HYPERLINK("http://x","y")',
+    "prosecution": "+1+1",
+    "government": "-1+2",
+    "victim-services": "@SUM(A1)",
+    "advocacy": "\tx",
+    "faith": "\rx",
+}
+
+
+def name_sectors(wave: Wave, names: dict[str, str]) -> None:
+    """Give the wave's frozen sectors the names typed by someone hostile (as stored before validation existed)."""
+    snapshot = [
+        {**sector, "names": {"en": names[sector["slug"]], "es": names[sector["slug"]]}}
+        if sector["slug"] in names
+        else sector
+        for sector in wave.sectors_snapshot
+    ]
+    Wave.objects.filter(pk=wave.pk).update(sectors_snapshot=snapshot)
+
+
+def test_sector_names_that_are_formulas_reach_the_pairs_csv_neutralised(site: Site) -> None:
+    name_sectors(site.wave, FORMULA_NAMES)
+
+    response = client_for(site, "leader").get(reverse("dashboards:download", args=[site.wave.pk, "pairs", "csv"]))
+
+    assert response.status_code == 200
+    content = response.content
+    assert content.startswith(b"rater_sector,rater_name,rated_sector,rated_name,mean,n,asymmetry,flag\n")
+    assert b'\nvictim-services,\'@SUM(A1),law-enforcement,"\'=HYPERLINK(""http://x"",""y"")",4.0,8,2.0,yes\n' in content
+    assert b"\nprosecution,'+1+1,government,'-1+2,2.5,8,,no\n" in content
+    assert b"\nadvocacy,'\tx,advocacy,'\tx,1.9,8,,no\n" in content
+    # A row holding a carriage return has every field quoted, so no spreadsheet starts a row inside it.
+    assert b'\n"faith","\'\rx","faith","\'\rx","1.9","8","","no"\n' in content
+    assert [start for start in (b"\n=", b",=", b",+", b",-", b",@", b",\t", b",\r") if start in content] == []
+
+
+def test_group_names_that_are_formulas_reach_the_heatmap_and_gaps_csvs_neutralised(site: Site) -> None:
+    name_sectors(site.wave, FORMULA_NAMES)
+    client = client_for(site, "leader")
+
+    heatmap = client.get(reverse("dashboards:download", args=[site.wave.pk, "heatmap", "csv"]) + "?dimension=sector")
+    gaps = client.get(reverse("dashboards:download", args=[site.wave.pk, "gaps", "csv"]) + "?dimension=sector")
+
+    assert b"\nsector,government,'-1+2,problem-definition,Problem definition,2.5,2.2,2.8,12\n" in heatmap.content
+    # Numbers stay numbers: a negative gap is written as it is.
+    assert (
+        b"\nsector,victim-services,'@SUM(A1),enforcement-services,Enforcement vs. services,"
+        b"-0.9,-1.2,-0.6,2.1,1.8,2.4,0.03,yes,13\n"
+    ) in gaps.content
+
+
+def test_a_wave_label_that_is_a_formula_reaches_the_trends_csv_neutralised(site: Site) -> None:
+    Wave.objects.filter(pk=site.previous.pk).update(label="=1+1")
+
+    response = client_for(site, "leader").get(
+        reverse("dashboards:download", args=[site.wave.pk, "trends", "csv"]) + "?view=sector&area=trust"
+    )
+
+    lines = response.content.decode().splitlines()
+    assert lines[1:3] == [
+        "law-enforcement,trust,'=1+1,—,—,—,—,—",
+        "law-enforcement,trust,2026 Q3,3.2,2.9,3.5,,10",
+    ]
+
+
+HOSTILE_LABELS = [
+    pytest.param('2026 Q3"\r\nSet-Cookie: x=1', id="crlf-and-quote"),
+    pytest.param("../../etc/passwd", id="dot-dot-slash"),
+    pytest.param("report.html", id="html"),
+    pytest.param('a"; filename="evil.exe', id="second-filename"),
+    pytest.param("\u202egpj.exe", id="right-to-left-override"),
+]
+
+
+@pytest.mark.parametrize("label", HOSTILE_LABELS)
+@pytest.mark.parametrize(("chart", "kind"), [("health", "csv"), ("pairs", "svg"), ("heatmap", "csv")])
+def test_a_hostile_wave_label_never_changes_a_download_name(site: Site, label: str, chart: str, kind: str) -> None:
+    Wave.objects.filter(pk=site.wave.pk).update(label=label)
+
+    response = client_for(site, "leader").get(reverse("dashboards:download", args=[site.wave.pk, chart, kind]))
+
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == f'attachment; filename="riverside-wave-{site.wave.pk}-{chart}.{kind}"'
+    assert "Set-Cookie" not in response
+
+
+@pytest.mark.parametrize("label", HOSTILE_LABELS)
+def test_a_hostile_wave_label_never_changes_a_png_name(site: Site, label: str) -> None:
+    Wave.objects.filter(pk=site.wave.pk).update(label=label)
+
+    content = client_for(site, "leader").get(page_url(site, "overview")).content.decode()
+
+    assert re.findall(r'data-filename="([^"]*)"', content) == [
+        f"riverside-wave-{site.wave.pk}-health.png",
+        f"riverside-wave-{site.wave.pk}-participation-by-sector.png",
+    ]
 
 
 # --- Open waves, rule 5, language -------------------------------------------------------------------
