@@ -451,7 +451,9 @@ def _write_csv(
             for name, values in columns.items()
         ]
     )
-    # Every value is a number, so nothing needs quoting ("none" raises if something ever did).
+    # Every value is a number, so nothing needs quoting ("none" raises if something ever did). Nor can a
+    # cell start a spreadsheet formula (issue 10): headers match _NAME_PATTERN and numbers such as -9 are
+    # what config/csv_safety.py leaves unchanged, so this pure module needs no import of it (tests check).
     options = pa_csv.WriteOptions(quoting_style="none", quoting_header="none", eol="\n")
     with pa_csv.CSVWriter(str(path), schema, write_options=options) as writer:
         for chunk in _chunks(len(permutation), chunk_rows):

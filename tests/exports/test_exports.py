@@ -239,7 +239,9 @@ def test_downloads_are_limited_in_number_and_time_and_logged(setup: Setup, setti
     assert setup.client.get(f"/api/v1/exports/{export.pk}/").json()["download_url"] is None
     actions = list(AuditEvent.objects.filter(coalition=setup.coalition).order_by("id").values_list("action", "actor"))
     assert actions == [
-        ("access-granted", "steward-of-riverside"),
+        ("wave-created", "command line"),
+        ("access-requested", "admin-of-riverside"),
+        ("access-granted", "second-admin"),
         ("agreement-accepted", "ana"),
         ("export-requested", "ana"),
         ("export-downloaded", "ana"),
@@ -394,3 +396,87 @@ def test_waves_of_different_questionnaire_versions_are_refused_at_the_request(
         f"2026 Q3: {instrument.slug} v{instrument.version}; 2026 Q4: {instrument.slug} v{newer.version}."
     )
     assert Export.objects.count() == 0
+
+
+# --- CSV formula injection and file names (issue 10) ------------------------------------------------
+
+HOSTILE_NAME = '=HYPERLINK("http://x","y")'
+HOSTILE_LABEL = '2026 Q3"\r\nX-Evil: 1/../a.html'
+
+
+def test_a_hostile_coalition_name_and_wave_label_change_no_file_name_and_no_cell_runs(setup: Setup) -> None:
+    # Stored as a legacy row would hold them: the validators now refuse both at input.
+    Coalition.objects.filter(pk=setup.coalition.pk).update(name=HOSTILE_NAME)
+    Wave.objects.filter(pk=setup.wave.pk).update(label=HOSTILE_LABEL)
+
+    request_export(setup.client, [setup.wave.pk])
+    export = Export.objects.get()
+    response = setup.client.get(f"/api/v1/exports/{export.pk}/download/")
+
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == (
+        f'attachment; filename="coalition-pulse-export-{export.requested_at:%Y%m%d}-{str(export.pk)[:8]}.zip"'
+    )
+    assert "X-Evil" not in response
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
+    assert [name for name in archive.namelist() if name.startswith("aggregates/")] == [
+        f"aggregates/wave-{setup.wave.pk}-breakdowns.csv",
+        f"aggregates/wave-{setup.wave.pk}-pair-matrix.csv",
+    ]
+    # The label holds a line break, so every field of every row is quoted; the wave cell starts with a quote.
+    written = '"\'=HYPERLINK(""http://x"",""y"") — 2026 Q3""\r\nX-Evil: 1/../a.html"'
+    breakdowns = archive.read(f"aggregates/wave-{setup.wave.pk}-breakdowns.csv").decode()
+    assert breakdowns.startswith(
+        "wave,dimensions,groups,measure,area,n,n_label,mean,sd,ci_low,ci_high,score_100,gap,gap_ci_low,"
+        f'gap_ci_high,p_value,q_value,hedges_g,flag,suppressed\r\n{written},"","","overall","overall","60",'
+    )
+    assert breakdowns.count(f"\r\n{written},") == len(all_cells(leader(setup.coalition), setup.wave))
+    pairs = archive.read(f"aggregates/wave-{setup.wave.pk}-pair-matrix.csv").decode()
+    assert pairs.startswith(f"wave,rater_sector,rated_sector,n,mean,asymmetry,flag,suppressed\r\n{written},")
+    # The microdata's missing codes stay plain negative numbers.
+    microdata = pd.read_csv(io.BytesIO(archive.read("microdata.csv")), dtype=str)
+    assert microdata["power_2"].isin(["-8"]).sum() == 1
+    assert microdata["pair_funders"].isin(["-6"]).sum() == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "written"),
+    [
+        pytest.param(HOSTILE_NAME, '"\'=HYPERLINK(""http://x"",""y"") — 2026 Q3"', id="equals"),
+        pytest.param("+1+1", "'+1+1 — 2026 Q3", id="plus"),
+        pytest.param("-1+2", "'-1+2 — 2026 Q3", id="minus"),
+        pytest.param("@SUM(A1)", "'@SUM(A1) — 2026 Q3", id="at"),
+        pytest.param("\tx", "'\tx — 2026 Q3", id="tab"),
+    ],
+)
+def test_an_aggregate_tables_wave_cell_is_neutralised_and_its_numbers_kept(
+    setup: Setup, tmp_path: Path, name: str, written: str
+) -> None:
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "hostile").mkdir()
+    plain = services._write_aggregates(setup.wave, services._wave_label(setup.wave), tmp_path / "plain")
+    Coalition.objects.filter(pk=setup.coalition.pk).update(name=name)
+    setup.wave.refresh_from_db()
+
+    hostile = services._write_aggregates(setup.wave, services._wave_label(setup.wave), tmp_path / "hostile")
+
+    assert sorted(hostile) == sorted(plain)
+    for key, path in hostile.items():
+        text = plain[key].read_bytes().decode()
+        assert text.count("\r\nRiverside Partnership — 2026 Q3,") == text.count("\r\n") - 1, key
+        expected = plain[key].read_bytes().decode().replace("\r\nRiverside Partnership — 2026 Q3,", f"\r\n{written},")
+        assert path.read_bytes().decode() == expected, key
+
+
+def test_a_carriage_return_in_a_coalition_name_quotes_the_whole_row(setup: Setup, tmp_path: Path) -> None:
+    Coalition.objects.filter(pk=setup.coalition.pk).update(name="\rx")
+    setup.wave.refresh_from_db()
+
+    paths = services._write_aggregates(setup.wave, services._wave_label(setup.wave), tmp_path)
+
+    with paths[f"wave-{setup.wave.pk}-pair-matrix"].open(newline="", encoding="utf-8") as handle:
+        lines = handle.read().split("\r\n")
+    assert lines[0] == "wave,rater_sector,rated_sector,n,mean,asymmetry,flag,suppressed"
+    assert lines[1].startswith('"\'\rx — 2026 Q3","')
+    assert all(line.startswith('"\'\rx — 2026 Q3","') for line in lines[1:-1])
+    assert lines[-1] == ""

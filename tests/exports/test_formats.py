@@ -25,6 +25,7 @@ import pytest
 from frictionless import Package, validate
 from frictionless.resources import TableResource
 
+from config.csv_safety import neutralise_cell
 from exports import formats
 from exports.formats import Dataset, Variable, write_codebook, write_datapackage, write_microdata
 
@@ -780,6 +781,53 @@ def test_parquet_column_types_follow_the_values(tmp_path: Path) -> None:
     schema = pq.read_schema(paths["parquet"])
     assert [str(schema.field(name).type) for name in ("row", "count")] == ["int8", "int32"]
     assert sorted(pd.read_csv(paths["csv"])["count"].tolist()) == [-9, 0, 300, 70_000]
+
+
+# --- CSV formula injection (issue 10) ---------------------------------------
+
+
+FORMULAS = ['=HYPERLINK("http://x","y")', "+1+1", "-1+2", "@SUM(A1)", "\tx", "\rx"]
+
+
+def test_labels_that_are_formulas_never_reach_the_microdata_csv(tmp_path: Path) -> None:
+    # The CSV holds numbers and checked names only; labels live in the codebooks and datapackage.json.
+    hostile = replace(
+        SECTOR,
+        label={"en": FORMULAS[0], "es": FORMULAS[1]},
+        value_labels={code: {"en": FORMULAS[code + 1], "es": FORMULAS[code + 2]} for code in (1, 2, 3)},
+    )
+    dataset = replace(DATASET, variables=(hostile, POWER, PAIR, SCORE))
+
+    paths = write_microdata(dataset, literal_frame(), tmp_path, rng=np.random.default_rng(SEED), chunk_rows=5)
+
+    permutation = permutations()["csv"]
+    lines = ["row,sector,power_joint,pair_health,power_score"] + [
+        f"{position + 1},{SECTORS[index]},{POWERS[index]},{PAIRS[index]},{SCORES_CSV[index]}"
+        for position, index in enumerate(permutation)
+    ]
+    text = paths["csv"].read_text(encoding="utf-8")
+    assert text == "\n".join(lines) + "\n"
+    cells = [cell for line in text.splitlines() for cell in line.split(",")]
+    # The missing codes are plain negative numbers, which the CSV rule leaves as they are.
+    assert [cell for cell in cells if cell.startswith("-")] == [str(code) for code in _negative_codes(permutation)]
+    assert [neutralise_cell(cell) for cell in cells] == cells
+
+
+def _negative_codes(permutation: list[int]) -> list[int]:
+    return [value for index in permutation for value in (SECTORS[index], POWERS[index], PAIRS[index]) if value < 0]
+
+
+@pytest.mark.parametrize("name", ["=cmd", "-1", "+x", "@x", "\tx", "\rx", "x\r=cmd"])
+def test_a_variable_name_that_a_spreadsheet_would_run_is_refused_and_nothing_is_written(
+    tmp_path: Path, name: str
+) -> None:
+    dataset = replace(DATASET, variables=(replace(SECTOR, name=name),))
+    frame = pd.DataFrame({name: np.array(SECTORS, dtype=np.int64)})
+
+    with pytest.raises(ValueError, match=f"^{re.escape(f'variable name {name!r} must start with a lowercase')}"):
+        write_microdata(dataset, frame, tmp_path, rng=np.random.default_rng(SEED))
+
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_formats_imports_nothing_from_django_or_the_project() -> None:
