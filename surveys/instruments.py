@@ -7,12 +7,18 @@ and the analytics engine need.
 
 import hashlib
 import json
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import jsonschema
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
+
+from surveys.validators import PARAGRAPH_MESSAGE, SINGLE_LINE_MESSAGE, refused_character
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "data" / "instrument.schema.json"
 DEFAULT_INSTRUMENT_PATH = Path(__file__).resolve().parent / "data" / "instruments" / "default.json"
@@ -21,6 +27,13 @@ NOT_APPLICABLE = "na"
 NO_RELATIONSHIP = "none"
 PAIR_PREFIX = "pair:"
 RESERVED_SLUGS = frozenset({"sector", "language"})
+MEBIBYTE = 1024 * 1024
+# Limits checked before anything else looks at a file: the default instrument is about 60 KiB, 8 levels deep.
+MAXIMUM_FILE_BYTES = 2 * MEBIBYTE
+MAXIMUM_DEPTH = 20
+# The text objects that may run over several lines (plain line feeds only): introductions.
+PARAGRAPH_KEYS = frozenset({"intro"})
+TOP_LEVEL_PARAGRAPH_KEYS = frozenset({"description"})
 
 
 def localized_text(texts: dict[str, str], language: str) -> str:
@@ -42,6 +55,79 @@ class InstrumentError(ValueError):
 def _schema_validator() -> jsonschema.Draft202012Validator:
     schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
     return jsonschema.Draft202012Validator(schema)
+
+
+def _too_large(size: int) -> str:
+    return _(
+        "The instrument file is too large: %(size)s bytes; at most %(limit)s bytes (%(mebibytes)s MiB) are allowed."
+    ) % {
+        "size": number_format(size, force_grouping=True),
+        "limit": number_format(MAXIMUM_FILE_BYTES, force_grouping=True),
+        "mebibytes": MAXIMUM_FILE_BYTES // MEBIBYTE,
+    }
+
+
+def _too_deep() -> str:
+    return _(
+        "The instrument file is nested too deeply: lists and objects may be nested at most %(limit)s levels deep."
+    ) % {"limit": MAXIMUM_DEPTH}
+
+
+def instrument_parse(content: bytes | str) -> Any:
+    """Return the JSON value of an instrument file; InstrumentError if it is too large or not JSON.
+
+    The size is checked before parsing, and a file nested so deeply that the
+    parser runs out of stack is reported as too deep, not as a RecursionError.
+    The depth limit itself is checked by `instrument_validate`.
+    """
+    size = len(content.encode("utf-8")) if isinstance(content, str) else len(content)
+    if size > MAXIMUM_FILE_BYTES:
+        raise InstrumentError([_too_large(size)])
+    try:
+        return json.loads(content)
+    except RecursionError:
+        raise InstrumentError([_too_deep()]) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise InstrumentError([_("The instrument file is not valid JSON: %(error)s.") % {"error": error}]) from None
+
+
+def instrument_read(path: Path) -> Any:
+    """Read and parse the instrument file at `path`, never reading more than the size limit allows.
+
+    Raise OSError if it cannot be read and InstrumentError as `instrument_parse` does.
+    """
+    with path.open("rb") as handle:
+        content = handle.read(MAXIMUM_FILE_BYTES + 1)
+        if len(content) > MAXIMUM_FILE_BYTES:
+            raise InstrumentError([_too_large(max(len(content), os.fstat(handle.fileno()).st_size))])
+    return instrument_parse(content)
+
+
+def _is_too_deep(node: Any) -> bool:
+    """Return whether lists and objects nest more than MAXIMUM_DEPTH levels (iteratively: no recursion)."""
+    stack = [(node, 1)]
+    while stack:
+        current, depth = stack.pop()
+        if depth > MAXIMUM_DEPTH:
+            return True
+        children = current.values() if isinstance(current, dict) else current
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
+def _displayed_strings(definition: dict[str, Any]) -> Iterator[tuple[str, str, bool]]:
+    """Yield (path, text, may it hold line feeds) for every string of a definition that passed the schema."""
+    stack: list[tuple[Any, str, bool]] = [(definition, "$", False)]
+    while stack:
+        node, path, is_paragraph = stack.pop()
+        if isinstance(node, str):
+            yield path, node, is_paragraph
+        elif isinstance(node, dict):
+            for key, value in reversed(node.items()):
+                paragraph = is_paragraph or key in PARAGRAPH_KEYS or (path == "$" and key in TOP_LEVEL_PARAGRAPH_KEYS)
+                stack.append((value, f"{path}.{key}", paragraph))
+        elif isinstance(node, list):
+            stack.extend((value, f"{path}[{index}]", is_paragraph) for index, value in reversed(list(enumerate(node))))
 
 
 def definition_checksum(definition: dict[str, Any]) -> str:
@@ -79,6 +165,8 @@ def _texts(node: Any, path: str) -> list[tuple[str, dict[str, str]]]:
 
 def instrument_validate(definition: Any) -> list[str]:
     """Return every problem with `definition`; an empty list means it is valid."""
+    if isinstance(definition, (dict, list)) and _is_too_deep(definition):
+        return [_too_deep()]  # before the schema and the checks below, which recurse
     schema_problems = [
         f"{'/'.join(str(p) for p in error.absolute_path) or '(top)'}: {error.message}"
         for error in sorted(_schema_validator().iter_errors(definition), key=str)
@@ -92,6 +180,12 @@ def instrument_validate(definition: Any) -> list[str]:
         missing = [language for language in languages if language not in texts]
         if missing:
             problems.append(f"{path}: missing language(s) {', '.join(missing)}")
+    # Texts reach page titles, CSV cells and e-mails: one line without control characters, except introductions.
+    for path, text, is_paragraph in _displayed_strings(definition):
+        character = refused_character(text, allow_line_feed=is_paragraph)
+        if character is not None:
+            message = PARAGRAPH_MESSAGE if is_paragraph else SINGLE_LINE_MESSAGE
+            problems.append(f"{path}: {message % {'character': character}}")
 
     scales = definition["scales"]
     for slug, scale in scales.items():

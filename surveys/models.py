@@ -25,11 +25,12 @@ from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 from surveys.instruments import localized_text
+from surveys.validators import validate_single_line, validate_single_line_names
 
 
 class Coalition(models.Model):
     slug = models.SlugField(_("slug"), max_length=60, unique=True)
-    name = models.CharField(_("name"), max_length=200)
+    name = models.CharField(_("name"), max_length=200, validators=[validate_single_line])
     # PRIVACY.md rule 1: k may be raised, never lowered below 5 (10 for sensitive cells).
     minimum_cell_size = models.PositiveSmallIntegerField(
         _("minimum cell size (k)"), default=5, validators=[MinValueValidator(5)]
@@ -80,7 +81,9 @@ class Coalition(models.Model):
 class Sector(models.Model):
     coalition = models.ForeignKey(Coalition, on_delete=models.CASCADE, related_name="sectors")
     slug = models.SlugField(_("slug"), max_length=60)
-    names = models.JSONField(_("names"), help_text=_('Name per language, e.g. {"en": "…"}'))
+    names = models.JSONField(
+        _("names"), help_text=_('Name per language, e.g. {"en": "…"}'), validators=[validate_single_line_names]
+    )
     descriptions = models.JSONField(_("descriptions"), default=dict, blank=True)
     is_sensitive = models.BooleanField(
         _("sensitive"),
@@ -285,7 +288,9 @@ class Wave(models.Model):
 
     coalition = models.ForeignKey(Coalition, on_delete=models.PROTECT, related_name="waves")
     instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="waves")
-    label = models.CharField(_("label"), max_length=40, help_text=_('For example "2026 Q4".'))
+    label = models.CharField(
+        _("label"), max_length=40, help_text=_('For example "2026 Q4".'), validators=[validate_single_line]
+    )
     opens_at = models.DateTimeField(_("opens at"))
     closes_at = models.DateTimeField(_("closes at"))
     status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.DRAFT)

@@ -32,6 +32,7 @@ from surveys.instruments import (
     DEFAULT_INSTRUMENT_PATH,
     InstrumentError,
     definition_checksum,
+    instrument_read,
     instrument_validate,
 )
 from surveys.models import (
@@ -49,6 +50,7 @@ from surveys.models import (
     WaveReminder,
 )
 from surveys.tokens import token_for_invitation, token_is_well_formed
+from surveys.validators import validate_single_line
 
 logger = logging.getLogger(__name__)
 
@@ -472,8 +474,7 @@ def instrument_load(*, definition: Any) -> tuple[Instrument, bool]:
 
 def instrument_load_default() -> tuple[Instrument, bool]:
     """Load the bundled default instrument (idempotent)."""
-    definition = json.loads(DEFAULT_INSTRUMENT_PATH.read_text(encoding="utf-8"))
-    return instrument_load(definition=definition)
+    return instrument_load(definition=instrument_read(DEFAULT_INSTRUMENT_PATH))
 
 
 # --- Waves --------------------------------------------------------------------
@@ -497,6 +498,11 @@ def wave_create(
     by: User | None = None,
 ) -> Wave:
     """Create a draft wave; by default it opens now and runs three weeks."""
+    try:
+        # The label reaches page titles, CSV cells and e-mails: one line, no control characters.
+        validate_single_line(label)
+    except ValidationError as error:
+        raise ServiceError(_("The wave label is not valid: %(error)s") % {"error": " ".join(error.messages)}) from error
     opens_at = opens_at or timezone.now()
     closes_at = closes_at or opens_at + timedelta(days=21)
     if closes_at <= opens_at:

@@ -1,11 +1,10 @@
-import json
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from surveys import services
-from surveys.instruments import InstrumentError
+from surveys.instruments import InstrumentError, instrument_read
 
 
 class Command(BaseCommand):
@@ -17,13 +16,10 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         path: Path = options["file"]
         try:
-            definition = json.loads(path.read_text(encoding="utf-8"))
+            # The size (at most 2 MiB is read) and the nesting depth are checked before anything else.
+            instrument, created = services.instrument_load(definition=instrument_read(path))
         except OSError as error:
             raise CommandError(f"Cannot read {path}: {error.strerror}.") from error
-        except json.JSONDecodeError as error:
-            raise CommandError(f"{path} is not valid JSON: {error}.") from error
-        try:
-            instrument, created = services.instrument_load(definition=definition)
         except InstrumentError as error:
             problems = "\n".join(f"  - {problem}" for problem in error.problems)
             raise CommandError(f"{path} is not a valid instrument:\n{problems}") from error
