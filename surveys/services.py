@@ -211,11 +211,16 @@ def roster_import(*, coalition: Coalition, content: str, actor: str = "", by: Us
     existing = {member.email: member for member in coalition.members.filter(email__in=seen)}
     for email, _sector, role, _language in parsed:
         member = existing.get(email)
-        if member is not None and member.user_id is not None and role != member.role and not _is_admin(by):
-            report.errors.append(
-                _("%(email)s has a login: only a platform admin can change the role of a roster entry with a login.")
-                % {"email": email}
-            )
+        if member is None or member.user_id is None or role == member.role:
+            continue
+        previous_role = member.role
+        member.role = role
+        try:
+            _member_roles_check(member=member, by=by, changed=["role"])
+        except ServiceError as refusal:
+            report.errors.append(f"{email}: {refusal}")
+        finally:
+            member.role = previous_role
     if report.errors:
         return report
     changes = []
