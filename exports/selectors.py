@@ -106,6 +106,10 @@ def grants_of_coalition(*, coalition: Coalition) -> QuerySet[ResearchGrant]:
 
 def researcher_candidates(*, coalition: Coalition) -> QuerySet[User]:
     """Return the logins that hold an active researcher role on the coalition's roster."""
-    return User.objects.filter(
-        memberships__coalition=coalition, memberships__role=Member.Role.RESEARCHER, memberships__is_active=True
-    ).distinct().order_by("username")
+    return (
+        User.objects.filter(
+            memberships__coalition=coalition, memberships__role=Member.Role.RESEARCHER, memberships__is_active=True
+        )
+        .distinct()
+        .order_by("username")
+    )

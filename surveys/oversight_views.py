@@ -120,11 +120,7 @@ def roster_history(request: HttpRequest, slug: str) -> HttpResponse:
     start = 0
     for wave in [*waves, None]:
         end = wave.opened_revision if wave is not None and wave.opened_revision is not None else None
-        items = [
-            change
-            for change in changes
-            if change.revision > start and (end is None or change.revision <= end)
-        ]
+        items = [change for change in changes if change.revision > start and (end is None or change.revision <= end)]
         if wave is not None and end is None:
             continue  # a wave opened before revisions were kept: its changes fall in the next period
         groups: dict[tuple[str, str, str], int] = {}
@@ -154,4 +150,3 @@ def audit_log(request: HttpRequest, slug: str) -> HttpResponse:
     events = AuditEvent.objects.filter(coalition=coalition).order_by("-happened_at", "-id")
     page = Paginator(events, AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "surveys/audit_log.html", {"coalition": coalition, "page": page})
-

@@ -15,8 +15,6 @@ staff_urlpatterns = [
     path("manage/<slug:slug>/roster/", views.roster_import, name="roster-import"),
     path("manage/<slug:slug>/", oversight_views.coalition_overview, name="coalition-overview"),
     path("manage/<slug:slug>/roster/history/", oversight_views.roster_history, name="roster-history"),
-    path(
-        "manage/<slug:slug>/waves/<int:wave_id>/roster/", oversight_views.roster_review, name="roster-review"
-    ),
+    path("manage/<slug:slug>/waves/<int:wave_id>/roster/", oversight_views.roster_review, name="roster-review"),
     path("manage/<slug:slug>/audit/", oversight_views.audit_log, name="audit-log"),
 ]

@@ -127,9 +127,7 @@ def test_a_steward_requests_access_for_a_researcher_of_their_roster_and_a_leader
     grant.refresh_from_db()
     assert (grant.status, grant.decided_by, grant.granted_at is not None) == ("active", "lee", True)
     log = client.get("/admin/surveys/auditevent/").content.decode()
-    assert (
-        "rae may export this coalition&#x27;s closed waves; requested by sam (agreement accepted: not yet)." in log
-    )
+    assert "rae may export this coalition&#x27;s closed waves; requested by sam (agreement accepted: not yet)." in log
     assert list(AuditEvent.objects.order_by("id").values_list("coalition", "action", "actor")) == [
         (coalition.pk, "access-requested", "sam"),
         (coalition.pk, "access-granted", "lee"),
