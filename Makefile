@@ -31,6 +31,11 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi; }
 
+# On the embedded default the suite runs on both cores (pytest-xdist: one SQLite file per
+# process). Against PostgreSQL + Redis it runs in one process: the real-worker tests share the
+# broker's queues, which two processes would consume from each other.
+PYTEST_ARGS ?= $(if $(DATABASE_URL),,-n 2)
+
 test: install browser
 	mkdir -p var
 	DJANGO_SETTINGS_MODULE=config.settings.test $(BIN)/pytest $(PYTEST_ARGS)
