@@ -368,3 +368,14 @@ def roster_attest(*, wave_id: int, by: User, revision: int, now: datetime | None
         )[:300],
     )
     return attestation
+
+
+def confirmations_awaited(*, user: User) -> list[Wave]:
+    """Return the draft waves whose roster this leader could confirm and nobody has (the home page's to-do)."""
+    waves = []
+    # Leaders only: a platform admin may confirm too, but the to-do belongs to the coalition's leaders.
+    coalitions = selectors.coalitions_led(user=user)
+    for wave in Wave.objects.filter(status=Wave.Status.DRAFT, coalition__in=coalitions).select_related("coalition"):
+        if wave_attestation_valid(wave=wave) is None and user.pk not in roster_changers(wave=wave):
+            waves.append(wave)
+    return sorted(waves, key=lambda wave: (wave.opens_at, wave.pk))

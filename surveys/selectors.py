@@ -146,6 +146,15 @@ def coalitions_for_leader(*, user: User | AnonymousUser) -> QuerySet[Coalition]:
     ).distinct()
 
 
+def coalitions_led(*, user: User | AnonymousUser) -> QuerySet[Coalition]:
+    """Return the coalitions where the user's own roster entry is a leader's (none for a bare superuser)."""
+    if not user.is_authenticated:
+        return Coalition.objects.none()
+    return Coalition.objects.filter(
+        members__user=user, members__role=Member.Role.LEADER, members__is_active=True
+    ).distinct()
+
+
 def coalitions_for_oversight(*, user: User | AnonymousUser) -> QuerySet[Coalition]:
     """Return the coalitions whose roster history, access requests and audit log the user reads.
 

@@ -25,7 +25,7 @@ from django.utils import translation
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from surveys import selectors, services
+from surveys import attestation, selectors, services
 from surveys.answers import AnswersInvalid, answers_clean
 from surveys.forms import RosterImportForm
 from surveys.models import Wave
@@ -262,7 +262,29 @@ def home(request: HttpRequest) -> HttpResponse:
     waves = list(selectors.waves_for_user(user=request.user).order_by("coalition__name", "-opens_at"))
     rows = [{"wave": wave, "participation": selectors.wave_participation(wave=wave)} for wave in waves]
     coalitions = selectors.coalitions_for_oversight(user=request.user)
-    return render(request, "surveys/home.html", {"rows": rows, "overseen": coalitions})
+    user = request.user
+    awaited = attestation.confirmations_awaited(user=user) if isinstance(user, User) else []
+    # Through the relation, not the exports app: exports builds on surveys, not the reverse.
+    decisions = [
+        (
+            coalition,
+            coalition.research_grants.filter(status="requested")
+            .exclude(researcher=user)
+            .exclude(requested_by_user=user)
+            .count(),
+        )
+        for coalition in selectors.coalitions_led(user=user)
+    ]
+    return render(
+        request,
+        "surveys/home.html",
+        {
+            "rows": rows,
+            "overseen": coalitions,
+            "awaited": awaited,
+            "decisions": [(coalition, count) for coalition, count in decisions if count],
+        },
+    )
 
 
 @login_required

@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
 
+from exports import services as export_services
 from surveys import attestation, services
 from surveys.models import AuditEvent, Coalition, Instrument, Member, RosterAttestation, Wave
 from tests.conftest import add_members, attest
@@ -246,3 +247,29 @@ def test_the_review_warns_when_a_sensitive_sector_lost_its_higher_threshold(
     assert [(group.actor, group.action, group.sector, group.count) for group in review.changes] == [
         ("stew", "sector", "Survivor-led organizations & survivor-activists", 1)
     ]
+
+
+@pytest.mark.django_db
+def test_the_home_page_tells_a_leader_what_waits_for_them_and_not_the_steward(
+    coalition: Coalition, draft: Wave
+) -> None:
+    steward = with_role(coalition, "steward", "stew")
+    leader = with_role(coalition, "leader", "lee")
+    researcher = with_role(coalition, "researcher", "res")
+    export_services.grant_request(researcher=researcher, coalition=coalition, by=steward)
+
+    leader_home = login(leader).get("/").content.decode()
+    steward_home = login(steward).get("/").content.decode()
+
+    assert (
+        f'<a href="/manage/riverside/waves/{draft.pk}/roster/">Review and confirm the roster of 2027 Q1 '
+        "(Riverside Partnership): the wave cannot open until a leader does.</a>"
+    ) in leader_home
+    assert (
+        '<a href="/exports/access/riverside/">1 research access request of Riverside Partnership waits for a '
+        "decision.</a>"
+    ) in leader_home
+    assert "Waiting for you" not in steward_home
+    attest(draft, by=leader)
+    assert "Waiting for you" in login(leader).get("/").content.decode()
+    assert "Review and confirm the roster" not in login(leader).get("/").content.decode()
