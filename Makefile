@@ -31,10 +31,9 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi; }
 
-# On the embedded default the suite runs on both cores (pytest-xdist: one SQLite file per
-# process). Against PostgreSQL + Redis it runs in one process: the real-worker tests share the
-# broker's queues, which two processes would consume from each other.
-PYTEST_ARGS ?= $(if $(DATABASE_URL),,-n 2)
+# The suite runs on both cores (pytest-xdist: one database per process). The real-worker tests,
+# which share the broker's queues, run in one process one after the other (tests/conftest.py).
+PYTEST_ARGS ?= -n 2 --dist loadgroup
 
 test: install browser
 	mkdir -p var

@@ -37,6 +37,12 @@ def api_token_revoke(*, user: AbstractBaseUser, digest: str) -> int:
     return deleted
 
 
+def api_tokens_revoke_all(*, user: AbstractBaseUser) -> int:
+    """Delete every API token of `user` (after a password change or reset: a stolen password's tokens die too)."""
+    deleted: int = AuthToken.objects.filter(user=user).delete()[0]
+    return deleted
+
+
 def login_lockout_clear(*, username: str) -> int:
     """Forget every failed sign-in for `username` (after a password reset proves who they are)."""
     cleared: int = axes_reset(username=username)

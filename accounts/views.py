@@ -35,6 +35,17 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
         response = super().form_valid(form)
         # Whoever holds the link controls the account's email: the lockout protects nothing more.
         services.login_lockout_clear(username=form.user.get_username())
+        # Tokens made with the old password (perhaps by whoever stole it) stop working.
+        services.api_tokens_revoke_all(user=form.user)
+        return response
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """Change the password; every API token made before stops working."""
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)
+        services.api_tokens_revoke_all(user=form.user)
         return response
 
 

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -114,13 +114,22 @@ def grant_request(*, researcher: User, coalition: Coalition, by: User, reason: s
     ).first()
     if existing is not None:
         return existing
-    grant = ResearchGrant.objects.create(
-        researcher=researcher,
-        coalition=coalition,
-        reason=reason.strip()[:300],
-        requested_by=_actor(by),
-        requested_by_user=by,
-    )
+    try:
+        with transaction.atomic():
+            grant = ResearchGrant.objects.create(
+                researcher=researcher,
+                coalition=coalition,
+                reason=reason.strip()[:300],
+                requested_by=_actor(by),
+                requested_by_user=by,
+            )
+    except IntegrityError:
+        # A concurrent request won (one open request per researcher and coalition): that one stands.
+        return ResearchGrant.objects.get(
+            researcher=researcher,
+            coalition=coalition,
+            status__in=[ResearchGrant.Status.REQUESTED, ResearchGrant.Status.ACTIVE],
+        )
     _log(
         coalition=coalition,
         action=AuditEvent.Action.ACCESS_REQUESTED,

@@ -130,11 +130,9 @@ def access(request: HttpRequest, slug: str) -> HttpResponse:
         action = request.POST.get("action", "")
         try:
             if action == "request":
-                researcher = (
-                    selectors.researcher_candidates(coalition=coalition)
-                    .filter(pk=request.POST.get("researcher") or 0)
-                    .first()
-                )
+                researcher = selectors.researcher_candidates(coalition=coalition).filter(
+                    pk=_posted_id(request, "researcher")
+                ).first()
                 if researcher is None:
                     raise ServiceError(_("Choose a researcher from the coalition's roster."))
                 services.grant_request(
@@ -142,7 +140,7 @@ def access(request: HttpRequest, slug: str) -> HttpResponse:
                 )
                 messages.success(request, _("Access requested. A leader or a platform admin must now approve it."))
             elif action in ("approve", "refuse", "revoke"):
-                grant = get_object_or_404(coalition.research_grants, pk=request.POST.get("grant") or 0)
+                grant = get_object_or_404(coalition.research_grants, pk=_posted_id(request, "grant"))
                 decide = {
                     "approve": services.grant_approve,
                     "refuse": services.grant_refuse,
@@ -169,3 +167,9 @@ def access(request: HttpRequest, slug: str) -> HttpResponse:
             "may_revoke": user.is_superuser or bool(roles & {"steward", "leader"}),
         },
     )
+
+
+def _posted_id(request: HttpRequest, name: str) -> int:
+    """Return a posted id; anything that is not a whole number matches nothing (0)."""
+    value = request.POST.get(name, "")
+    return int(value) if value.isdigit() else 0

@@ -136,6 +136,9 @@ class SectorAdmin(FrozenWhileOpenAdmin):
         # Deactivate a sector instead: members and past waves refer to it.
         return False
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return ["coalition"] if obj is not None else []
+
     def service_check(self, request: HttpRequest, obj: Any, changed: list[str], change: bool) -> None:
         if obj.coalition_id and _is_frozen(obj.coalition):
             raise services.RosterFrozen(_("Sectors are frozen while a wave is open."))
@@ -159,9 +162,18 @@ class MemberAdmin(FrozenWhileOpenAdmin):
         return fields
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        if not request.user.is_superuser and obj is not None and obj.user_id is not None:
-            return ["role"]
-        return []
+        if obj is None:
+            return []
+        # An entry stays in its coalition; with a login, its role and active flag are an admin's to change.
+        if not request.user.is_superuser and obj.user_id is not None:
+            return ["coalition", "role", "is_active"]
+        return ["coalition"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # An invited member is kept for the invitations that name them: deactivate instead.
+        if obj is not None and obj.invitations.exists():
+            return False
+        return super().has_delete_permission(request, obj)
 
     def get_raw_id_fields(self, request: HttpRequest) -> Any:
         return ["user"] if request.user.is_superuser else []
@@ -235,7 +247,16 @@ class WaveAdmin(StewardScopedAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is not None and obj.status != Wave.Status.DRAFT:
             return [*self.readonly_fields, "coalition", "instrument", "label", "opens_at"]
+        if obj is not None:
+            # A wave never moves to another coalition: its roster confirmation is that coalition's.
+            return [*self.readonly_fields, "coalition"]
         return self.readonly_fields
+
+    def get_actions(self, request: HttpRequest) -> Any:
+        actions = super().get_actions(request)
+        # The bulk delete page would list an open wave's protected responses (an exact count).
+        actions.pop("delete_selected", None)
+        return actions
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         if obj is not None and obj.status != Wave.Status.DRAFT:

@@ -76,6 +76,9 @@ class RosterReview:
     warnings: list[str]
     changer_ids: set[int] = field(default_factory=set)
     attestation: RosterAttestation | None = None
+    # Each member the wave will be sent to, with their sector: kept with the attestation, so that
+    # the next wave's review compares with the roster as it was (not as it is).
+    members: dict[int, str] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
@@ -102,6 +105,7 @@ class RosterReview:
                 for row in self.sectors
             ],  # fmt: skip
             "warnings": self.warnings,
+            "members": {str(member_id): slug for member_id, slug in self.members.items()},
         }
 
 
@@ -136,20 +140,19 @@ def roster_review(*, wave: Wave, now: datetime | None = None) -> RosterReview:
     language = coalition.default_language
     previous = wave_previous_opened(wave=wave)
     members = list(
-        Member.objects.filter(coalition=coalition, is_active=True, sector__is_active=True).values_list(
-            "id", "email", "sector__slug"
-        )
+        Member.objects.filter(
+            coalition=coalition, is_active=True, sector__is_active=True, sector__coalition=coalition
+        ).values_list("id", "email", "sector__slug")
     )
-    current_ids = {member_id for member_id, _email, _slug in members}
-    previous_sector_of: dict[int, str] = {}
-    if previous is not None:
-        previous_sector_of = dict(
-            Invitation.objects.filter(wave=previous).values_list("member_id", "member__sector__slug")
-        )
+    previous_sector_of = _previous_roster(previous) if previous is not None else {}
     changes = _changes_since(coalition=coalition, previous=previous)
 
     rows: dict[str, SectorRow] = {}
-    for sector in coalition.sectors.filter(is_active=True).order_by("position", "slug"):
+    previous_slugs = set(previous_sector_of.values())
+    for sector in coalition.sectors.order_by("position", "slug"):
+        # Active sectors, and those the previous wave had members in (their people count as removed).
+        if not sector.is_active and sector.slug not in previous_slugs:
+            continue
         threshold = coalition.sensitive_cell_size if sector.is_sensitive else coalition.minimum_cell_size
         rows[sector.slug] = SectorRow(
             slug=sector.slug, name=sector.name(language), members=0, previous=None, threshold=threshold
@@ -160,18 +163,19 @@ def roster_review(*, wave: Wave, now: datetime | None = None) -> RosterReview:
         previous_counts = Counter(previous_sector_of.values())
         for row in rows.values():
             row.previous = previous_counts.get(row.slug, 0)
-        for _member_id, _email, slug in members:
-            if _member_id not in previous_sector_of:
+        current_sector_of = {member_id: slug for member_id, _email, slug in members}
+        for member_id, slug in current_sector_of.items():
+            before = previous_sector_of.get(member_id)
+            if before is None:
                 rows[slug].added += 1
+            elif before != slug:
+                rows[slug].moved += 1
         for member_id, slug in previous_sector_of.items():
-            if member_id not in current_ids and slug in rows:
+            if member_id not in current_sector_of and slug in rows:
                 rows[slug].removed += 1
     else:
         for row in rows.values():
             row.added = row.members
-    for change in changes:
-        if change.action == RosterChange.Action.MOVED and change.sector in rows:
-            rows[change.sector].moved += 1
 
     groups: dict[tuple[str, str, str], list[RosterChange]] = defaultdict(list)
     for change in changes:
@@ -201,9 +205,24 @@ def roster_review(*, wave: Wave, now: datetime | None = None) -> RosterReview:
         changer_ids={change.actor_user_id for change in changes if change.actor_user_id is not None},
         attestation=wave_attestation_valid(wave=wave),
     )
-    new_emails = [email for member_id, email, _slug in members if member_id not in previous_sector_of]
-    review.warnings = _warnings(review=review, changes=changes, rows=rows, new_emails=new_emails, now=now)
+    review.members = {member_id: slug for member_id, _email, slug in members}
+    new_members = {email: slug for member_id, email, slug in members if member_id not in previous_sector_of}
+    review.warnings = _warnings(review=review, changes=changes, rows=rows, new_members=new_members, now=now)
     return review
+
+
+def _previous_roster(previous: Wave) -> dict[int, str]:
+    """Return the sector of each member the previous wave was sent to, as the roster stood when it opened.
+
+    Taken from the confirmation the wave opened on; for a wave opened before confirmations kept it,
+    from its invitations with each member's sector today.
+    """
+    opened_on = None
+    if previous.opened_revision is not None:
+        opened_on = previous.attestations.filter(revision=previous.opened_revision).order_by("-attested_at").first()
+    if opened_on is not None and isinstance(opened_on.summary.get("members"), dict):
+        return {int(member_id): str(slug) for member_id, slug in opened_on.summary["members"].items()}
+    return dict(Invitation.objects.filter(wave=previous).values_list("member_id", "member__sector__slug"))
 
 
 def _warnings(
@@ -211,20 +230,20 @@ def _warnings(
     review: RosterReview,
     changes: list[RosterChange],
     rows: dict[str, SectorRow],
-    new_emails: list[str],
+    new_members: dict[str, str],
     now: datetime,
 ) -> list[str]:
     warnings: list[str] = []
     total = review.total
-    recent = [
-        change
-        for change in changes
-        if change.action == RosterChange.Action.ADDED and change.changed_at >= now - timedelta(days=RECENT_DAYS)
-    ]
-    by_actor: dict[str, list[RosterChange]] = defaultdict(list)
-    for change in recent:
-        by_actor[change.actor or _("command line")].append(change)
-    for actor, added in sorted(by_actor.items()):
+    # Who recently brought each new member in: an addition, or a reactivation of an old entry.
+    by_actor: dict[str, dict[str, str]] = defaultdict(dict)
+    for change in changes:
+        if change.email in new_members and change.changed_at >= now - timedelta(days=RECENT_DAYS):
+            if change.action in (RosterChange.Action.DEACTIVATED, RosterChange.Action.DELETED):
+                continue
+            by_actor[change.actor or _("command line")][change.email] = new_members[change.email]
+    for actor, brought in sorted(by_actor.items()):
+        added = list(brought.values())
         if len(added) >= RECENT_MINIMUM and total and len(added) >= RECENT_SHARE_OF_ROSTER * total:
             warnings.append(
                 _(
@@ -234,7 +253,7 @@ def _warnings(
                 % {"actor": actor, "count": len(added), "total": total, "days": RECENT_DAYS}
             )
             continue
-        for slug, count in sorted(Counter(change.sector for change in added).items()):
+        for slug, count in sorted(Counter(added).items()):
             row = rows.get(slug)
             if row and count >= RECENT_MINIMUM and count >= RECENT_SHARE_OF_SECTOR * row.members:
                 warnings.append(
@@ -244,7 +263,7 @@ def _warnings(
                     )
                     % {"actor": actor, "count": count, "total": row.members, "sector": row.name, "days": RECENT_DAYS}
                 )
-    domains = Counter(email.rsplit("@", 1)[-1].lower() for email in new_emails if "@" in email)
+    domains = Counter(email.rsplit("@", 1)[-1].lower() for email in new_members if "@" in email)
     for domain, count in sorted(domains.items()):
         if count >= SHARED_DOMAIN_MINIMUM:
             warnings.append(

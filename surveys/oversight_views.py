@@ -117,7 +117,7 @@ def roster_history(request: HttpRequest, slug: str) -> HttpResponse:
     changes = list(coalition.roster_changes.order_by("changed_at", "id"))
     sectors = {sector.slug: sector.name(coalition.default_language) for sector in coalition.sectors.all()}
     periods = []
-    start = 0
+    start = -1  # changes logged before revisions were kept have revision 0
     for wave in [*waves, None]:
         end = wave.opened_revision if wave is not None and wave.opened_revision is not None else None
         items = [change for change in changes if change.revision > start and (end is None or change.revision <= end)]

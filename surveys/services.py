@@ -162,6 +162,8 @@ def roster_import(*, coalition: Coalition, content: str, actor: str = "", by: Us
     Members absent from the file are left as they are. `by` is the login that
     imports (None from the command line); `actor` names it in the log.
     """
+    # Locked first, like every roster change and wave_open: no wave opens halfway through an import.
+    Coalition.objects.select_for_update().filter(pk=coalition.pk).first()
     coalition_assert_roster_editable(coalition=coalition)
     report = ImportReport()
     header, rows = _csv_rows(content)
@@ -211,16 +213,17 @@ def roster_import(*, coalition: Coalition, content: str, actor: str = "", by: Us
     existing = {member.email: member for member in coalition.members.filter(email__in=seen)}
     for email, _sector, role, _language in parsed:
         member = existing.get(email)
-        if member is None or member.user_id is None or role == member.role:
+        if member is None or member.user_id is None or (role == member.role and member.is_active):
             continue
-        previous_role = member.role
-        member.role = role
+        # A role change or a reactivation of an entry with a login: the same checks as one by one.
+        previous = (member.role, member.is_active)
+        member.role, member.is_active = role, True
         try:
-            _member_roles_check(member=member, by=by, changed=["role"])
+            _member_roles_check(member=member, by=by, changed=["role"] if role != previous[0] else ["is_active"])
         except ServiceError as refusal:
             report.errors.append(f"{email}: {refusal}")
         finally:
-            member.role = previous_role
+            member.role, member.is_active = previous
     if report.errors:
         return report
     changes = []
@@ -289,27 +292,40 @@ def roster_changes_record(
 
 
 def _member_roles_check(*, member: Member, by: User | None, changed: Sequence[str]) -> None:
-    """Refuse member changes that would let one login both shape the roster and obtain microdata."""
+    """Refuse member changes that would let one login both shape the roster and obtain microdata.
+
+    Also the changes that would move roles around without a platform admin: linking a login,
+    changing the role of an entry with a login or reactivating one, and moving an entry to
+    another coalition or into another coalition's sector.
+    """
+    stored = Member.objects.filter(pk=member.pk).values("coalition_id", "is_active").first() if member.pk else None
+    if stored is not None and stored["coalition_id"] != member.coalition_id:
+        raise ServiceError(_("A roster entry stays in its coalition. Add the person to the other coalition instead."))
+    if member.sector.coalition_id != member.coalition_id:
+        raise ServiceError(_("Choose one of this coalition’s sectors."))
+    reactivated = member.is_active and stored is not None and not stored["is_active"]
     if not _is_admin(by):
         if "user" in changed:
             raise NotAllowed(_("Only a platform admin can link a login to a roster entry."))
-        if "role" in changed and member.user_id is not None:
-            raise NotAllowed(_("Only a platform admin can change the role of a roster entry with a login."))
+        if member.user_id is not None and ("role" in changed or reactivated):
+            raise NotAllowed(
+                _("Only a platform admin can change the role of a roster entry with a login, or reactivate it.")
+            )
     if member.user_id is None or not member.is_active:
         return
+    user = member.user
+    assert user is not None  # noqa: S101 - user_id is set
     roles = set(
         Member.objects.filter(coalition_id=member.coalition_id, user_id=member.user_id, is_active=True)
         .exclude(pk=member.pk)
         .values_list("role", flat=True)
     ) | {member.role}
-    shapes = Member.Role.STEWARD in roles
+    shapes = Member.Role.STEWARD in roles or member.coalition.roster_changes.filter(actor_user=user).exists()
     receives = (
         Member.Role.RESEARCHER in roles
-        or member.user.research_grants.filter(  # type: ignore[union-attr]
-            coalition_id=member.coalition_id, status__in=["requested", "active"]
-        ).exists()
+        or user.research_grants.filter(coalition_id=member.coalition_id, status__in=["requested", "active"]).exists()
     )
-    if shapes and receives and not selectors.role_combination_approved(user=member.user, coalition=member.coalition):  # type: ignore[arg-type]
+    if shapes and receives and not selectors.role_combination_approved(user=user, coalition=member.coalition):
         raise NotAllowed(
             _(
                 "One login cannot be both a data steward and a researcher of the same coalition, unless a "
@@ -384,6 +400,9 @@ def sector_save(*, sector: Sector, changed: Sequence[str], by: User | None, is_n
         coalition_assert_roster_editable(coalition=coalition)
     except RosterFrozen as error:
         raise RosterFrozen(_("Sectors are frozen while a wave is open.")) from error
+    stored_coalition = Sector.objects.filter(pk=sector.pk).values_list("coalition_id", flat=True).first()
+    if not is_new and stored_coalition != sector.coalition_id:
+        raise ServiceError(_("A sector stays in its coalition."))
     try:
         sector.full_clean(exclude=["coalition"], validate_unique=False)
     except ValidationError as error:
@@ -537,12 +556,22 @@ def wave_create(
 def wave_update(*, wave: Wave, changed: Sequence[str], by: User | None) -> Wave:
     """Save a draft wave's label, dates or reminders, audited. An opened wave keeps what it opened with."""
     current = Wave.objects.select_for_update().get(pk=wave.pk)
-    if current.status != Wave.Status.DRAFT and set(changed) & {"coalition", "instrument", "label", "opens_at"}:
+    if wave.coalition_id != current.coalition_id:
+        # Its roster confirmation is the coalition's: a wave never moves to another coalition.
+        raise ServiceError(_("A wave stays in its coalition. Create a new wave in the other coalition."))
+    editable = ["closes_at", "reminder_days"]
+    if current.status == Wave.Status.DRAFT:
+        editable += ["instrument", "label", "opens_at"]
+    elif set(changed) & {"instrument", "label", "opens_at"}:
         raise ServiceError(_("A wave that has opened keeps its coalition, questionnaire, label and opening time."))
     if wave.closes_at <= wave.opens_at:
         raise ServiceError(_("A wave must close after it opens."))
-    wave.status = current.status
-    wave.save()
+    # Only the editable fields, onto the locked row: the admin's copy may be older than the wave
+    # (opened meanwhile, with responses released).
+    for name in editable:
+        setattr(current, name, getattr(wave, name))
+    current.save(update_fields=editable)
+    wave = current
     if changed:
         AuditEvent.objects.create(
             coalition_id=wave.coalition_id,
@@ -597,7 +626,11 @@ def wave_open(*, wave_id: int, by: User | None = None) -> Wave:
         other_open = wave.coalition.waves.filter(status=Wave.Status.OPEN).exclude(pk=wave.pk)
         if other_open.exists():
             raise ServiceError(_("Another wave of this coalition is open. Close it first."))
-        members = list(wave.coalition.members.filter(is_active=True, sector__is_active=True).only("id"))
+        members = list(
+            wave.coalition.members.filter(
+                is_active=True, sector__is_active=True, sector__coalition=wave.coalition
+            ).only("id")
+        )
         if not members:
             raise ServiceError(_("The roster has no active members to invite."))
         invitations = []

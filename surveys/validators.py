@@ -6,7 +6,9 @@ or line feed in one can start a new CSV row or header line, and invisible
 format characters (Unicode category Cf, such as U+202E, which reverses the
 text after it) can make a name read as something else. So every character
 in the Unicode categories Cc (controls, tab and line breaks included), Cf
-(format), Zl (line separator) and Zp (paragraph separator) is refused. The
+(format), Zl (line separator) and Zp (paragraph separator) is refused, but
+for the zero-width non-joiner and joiner (U+200C, U+200D), which names in
+Persian and Indic scripts need. The
 only exception is `validate_paragraph`, which allows plain line feeds in
 the few instrument texts that may run over several lines.
 """
@@ -18,6 +20,8 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+# Zero-width non-joiner and joiner: format characters that Persian, Indic scripts and emoji need in names.
+ALLOWED_FORMAT_CHARACTERS = frozenset({"\u200c", "\u200d"})
 
 SINGLE_LINE_MESSAGE = _(
     "Write this on one line, without line breaks, tabs or invisible control characters (found %(character)s)."
@@ -36,7 +40,7 @@ NAMES_SHAPE_MESSAGE = _('Give one name per language as text, for example {"en": 
 def refused_character(text: str, *, allow_line_feed: bool = False) -> str | None:
     """Return the first character of `text` that a one-line text may not hold, as "U+000D"; None if none."""
     for character in text:
-        if character == "\n" and allow_line_feed:
+        if (character == "\n" and allow_line_feed) or character in ALLOWED_FORMAT_CHARACTERS:
             continue
         if unicodedata.category(character) in REFUSED_CATEGORIES:
             return f"U+{ord(character):04X}"

@@ -31,3 +31,17 @@ def assert_accessible(page: Any) -> None:
     results = Axe().run(page)
     violations = [(v["id"], v["help"], [node["target"] for node in v["nodes"]]) for v in results.response["violations"]]
     assert violations == []
+
+
+def log_in(context: Any, base: str, *, username: str, password: str, language: str) -> Any:
+    """Sign in through the login form, as a person would, then switch to `language` with the top bar's button."""
+    page = context.new_page()
+    page.goto(f"{base}/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.press("#id_password", "Enter")
+    page.wait_for_url(f"{base}/")
+    if language == "es":
+        page.get_by_role("button", name="Español").click()
+        page.wait_for_load_state()
+    return page

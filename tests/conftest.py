@@ -22,6 +22,16 @@ requires_postgres = pytest.mark.skipif(
 )
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the real-worker tests in one pytest-xdist process, one after the other (`--dist loadgroup`).
+
+    Each starts a Celery worker on the same broker queues: two at once would take each other's tasks.
+    """
+    for item in items:
+        if item.get_closest_marker("worker") is not None:
+            item.add_marker(pytest.mark.xdist_group("real-worker"))
+
+
 @pytest.fixture(autouse=True)
 def _forget_cached_waves() -> None:
     # Test databases reuse wave ids; production never does.

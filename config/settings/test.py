@@ -28,3 +28,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
 
 # One exports folder per run, like the database file (a worker started by a test is given the test's).
 EXPORTS_ROOT = Path(env.str("EXPORTS_ROOT", default=str(BASE_DIR / "var" / f"test-exports-{os.getpid()}")))
+
+if REDIS_URL:  # noqa: F405
+    # The cache gets a Redis database of its own, apart from the broker's (the accounts tests clear
+    # it), and one per pytest-xdist process (gw0, gw1…), so that parallel tests never share it.
+    _base, _slash, _database = REDIS_URL.rpartition("/")  # noqa: F405
+    _process = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    _cache_database = (int(_database) if _database.isdigit() else 0) - 1 - _process
+    CACHES = {  # noqa: F405
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"{_base}/{_cache_database % 16}",
+        }
+    }

@@ -7,14 +7,18 @@ from django.db import migrations, models
 
 
 def grants_before_requests(apps, schema_editor):
-    """Grants given before requests existed: the one who gave them requested and decided."""
+    """Grants given by one person before two were needed become requests: a second person must approve them.
+
+    One of them may be a steward's grant to an account they control (the attack of issue 10), so none
+    is kept active on the word of the one who gave it.
+    """
     ResearchGrant = apps.get_model("exports", "ResearchGrant")
     for grant in ResearchGrant.objects.all():
         grant.requested_by = grant.granted_by
-        grant.decided_by = grant.granted_by
         grant.requested_at = grant.granted_at
-        grant.status = "revoked" if grant.revoked_at else "active"
-        grant.save(update_fields=["requested_by", "decided_by", "requested_at", "status"])
+        grant.granted_at = None
+        grant.status = "revoked" if grant.revoked_at else "requested"
+        grant.save(update_fields=["requested_by", "requested_at", "granted_at", "status"])
 
 
 class Migration(migrations.Migration):

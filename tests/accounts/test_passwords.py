@@ -7,7 +7,9 @@ import pytest
 from django.contrib.auth.models import User
 from django.core import mail
 from django.test import Client
+from knox.models import AuthToken
 
+from accounts import services as account_services
 from tests.accounts.conftest import PASSWORD
 
 NEW_PASSWORD = "Lantern-orchard-river-9"
@@ -194,3 +196,25 @@ def test_the_reset_pages_are_in_spanish_too(client: Client, account: User) -> No
     assert page.status_code == 200
     assert 'lang="es"' in page.content.decode()
     assert 'autocomplete="email"' in page.content.decode()
+
+
+def test_a_password_change_or_reset_revokes_every_api_token(client: Client, account: User) -> None:
+    account_services.api_token_create(user=account)
+    account_services.api_token_create(user=account)
+    client.force_login(account)
+    client.post(
+        "/accounts/password_change/",
+        {"old_password": PASSWORD, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
+    )
+    assert AuthToken.objects.filter(user=account).count() == 0
+
+    _row, token = account_services.api_token_create(user=account)
+    request_reset(Client(), account.email)
+    link = reset_link(mail.outbox[-1])
+    reset = Client()
+    form_page = reset.get(link, follow=True)
+    new = "Another-long-phrase-9"
+    reset.post(form_page.redirect_chain[-1][0], {"new_password1": new, "new_password2": new})
+
+    assert AuthToken.objects.filter(user=account).count() == 0
+    assert Client().get("/api/v1/exports/", HTTP_AUTHORIZATION=f"Token {token}").status_code == 401

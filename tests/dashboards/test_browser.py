@@ -15,6 +15,7 @@ from django.core.management import call_command
 
 from analytics.engine.disclosure.presentation import format_mean
 from surveys.models import Wave
+from tests import browser
 from tests.browser import BROWSER_MARKS, DESKTOP, PHONE, assert_accessible
 
 pytestmark = BROWSER_MARKS
@@ -24,16 +25,7 @@ SCREENSHOTS = Path(os.environ["DASHBOARD_SCREENSHOTS_DIR"]) if os.environ.get("D
 
 
 def log_in(context: Any, base: str, language: str) -> Any:
-    page = context.new_page()
-    page.goto(f"{base}/accounts/login/")
-    page.fill("#id_username", "leader")
-    page.fill("#id_password", "demo-leader-2026")
-    page.press("#id_password", "Enter")
-    page.wait_for_url(f"{base}/")
-    if language == "es":
-        page.get_by_role("button", name="Español").click()
-        page.wait_for_load_state()
-    return page
+    return browser.log_in(context, base, username="leader", password="demo-leader-2026", language=language)
 
 
 @pytest.mark.django_db(transaction=True)

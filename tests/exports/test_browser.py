@@ -31,6 +31,7 @@ from django.utils.translation import gettext
 from exports import selectors, services
 from exports.models import AgreementAcceptance, Export
 from surveys.models import Wave
+from tests import browser
 from tests.browser import BROWSER_MARKS, DESKTOP, PHONE, assert_accessible
 
 pytestmark = BROWSER_MARKS
@@ -54,16 +55,7 @@ def check_page(page: Any, *, language: str, viewport: dict[str, int], screenshot
 
 
 def log_in(context: Any, base: str, language: str) -> Any:
-    page = context.new_page()
-    page.goto(f"{base}/accounts/login/")
-    page.fill("#id_username", "researcher")
-    page.fill("#id_password", "demo-researcher-2026")
-    page.press("#id_password", "Enter")
-    page.wait_for_url(f"{base}/")
-    if language == "es":
-        page.get_by_role("button", name="Español").click()
-        page.wait_for_load_state()
-    return page
+    return browser.log_in(context, base, username="researcher", password="demo-researcher-2026", language=language)
 
 
 def assert_focus_visible(page: Any, target: Any) -> None:

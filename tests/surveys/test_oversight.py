@@ -1,5 +1,6 @@
 """Leaders' oversight pages, and the admin scoped to the steward's coalitions (issue 10)."""
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -7,7 +8,8 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client
 
 from exports import services as export_services
-from surveys import attestation, services
+from surveys import attestation, selectors, services
+from surveys.errors import NotAllowed
 from surveys.models import AuditEvent, Coalition, Instrument, Member, RosterAttestation, Wave
 from tests.conftest import add_members, attest
 from tests.factories import MemberFactory
@@ -214,7 +216,7 @@ def test_a_roster_file_cannot_turn_a_login_into_a_researcher_beside_its_steward_
     )
 
     assert by_steward.errors == [
-        "second@x.example: Only a platform admin can change the role of a roster entry with a login."
+        "second@x.example: Only a platform admin can change the role of a roster entry with a login, or reactivate it."
     ]
     assert by_command.errors == [
         "second@x.example: One login cannot be both a data steward and a researcher of the same coalition, unless "
@@ -273,3 +275,152 @@ def test_the_home_page_tells_a_leader_what_waits_for_them_and_not_the_steward(
     attest(draft, by=leader)
     assert "Waiting for you" in login(leader).get("/").content.decode()
     assert "Review and confirm the roster" not in login(leader).get("/").content.decode()
+
+
+# --- Moving things between coalitions, reactivations, stale copies (a review's attacks) ------------
+
+
+@pytest.fixture
+def two_coalitions(coalition: Coalition) -> tuple[Coalition, Coalition, User]:
+    """A steward of two coalitions, A (riverside) and B."""
+    other = services.coalition_create(slug="bayside", name="Bayside")
+    steward = with_role(coalition, "steward", "stew", is_staff=True)
+    MemberFactory(coalition=other, sector=other.sectors.get(slug="other"), role="steward", user=steward,
+                  email="stew@bayside.example")  # fmt: skip
+    steward.user_permissions.set(
+        Permission.objects.filter(codename__in=["view_member", "add_member", "change_member", "view_wave",
+                                                "change_wave", "view_sector", "change_sector"])
+    )  # fmt: skip
+    return coalition, other, steward
+
+
+@pytest.mark.django_db
+def test_a_confirmed_draft_wave_cannot_move_to_another_coalition(
+    two_coalitions: tuple[Coalition, Coalition, User], instrument: Instrument
+) -> None:
+    first, second, steward = two_coalitions
+    wave = services.wave_create(coalition=first, label="2027 Q1", instrument=instrument)
+    attest(wave)
+    client = login(steward)
+
+    client.post(
+        f"/admin/surveys/wave/{wave.pk}/change/",
+        {"coalition": second.pk, "instrument": instrument.pk, "label": "2027 Q1", "opens_at_0": "2027-01-01",
+         "opens_at_1": "09:00:00", "closes_at_0": "2027-01-22", "closes_at_1": "09:00:00", "reminder_days": "[7]"},
+    )  # fmt: skip
+    moved = Wave.objects.get(pk=wave.pk)
+    moved.coalition = second
+    with pytest.raises(services.ServiceError, match="A wave stays in its coalition"):
+        services.wave_update(wave=moved, changed=["coalition"], by=steward)
+
+    assert Wave.objects.get(pk=wave.pk).coalition_id == first.pk
+
+
+@pytest.mark.django_db
+def test_members_and_sectors_stay_in_their_coalition(two_coalitions: tuple[Coalition, Coalition, User]) -> None:
+    first, second, steward = two_coalitions
+    [member] = add_members(first, 1, "faith")
+    revision = Coalition.objects.get(pk=first.pk).roster_revision
+    client = login(steward)
+
+    client.post(
+        f"/admin/surveys/member/{member.pk}/change/",
+        {"coalition": second.pk, "email": member.email, "sector": second.sectors.get(slug="faith").pk,
+         "role": "member", "language": "en", "is_active": "on"},
+    )  # fmt: skip
+    member.refresh_from_db()
+    assert (member.coalition_id, member.sector.coalition_id) == (first.pk, first.pk)
+    member.sector = second.sectors.get(slug="faith")
+    with pytest.raises(services.ServiceError, match="Choose one of this coalition’s sectors."):
+        services.member_save(member=member, changed=["sector"], by=steward, is_new=False)
+    member.refresh_from_db()
+    member.coalition = second
+    with pytest.raises(services.ServiceError, match="A roster entry stays in its coalition"):
+        services.member_save(member=member, changed=["coalition"], by=steward, is_new=False)
+    sector = first.sectors.get(slug="health")
+    sector.coalition = second
+    with pytest.raises(services.ServiceError, match="A sector stays in its coalition."):
+        services.sector_save(sector=sector, changed=["coalition"], by=steward, is_new=False)
+
+    assert Member.objects.get(pk=member.pk).coalition_id == first.pk
+    assert first.sectors.filter(slug="health").exists()
+    assert Coalition.objects.get(pk=first.pk).roster_revision == revision
+
+
+@pytest.mark.django_db
+def test_a_steward_cannot_reactivate_an_entry_with_a_login(coalition: Coalition) -> None:
+    steward = with_role(coalition, "steward", "stew")
+    old_role = MemberFactory(coalition=coalition, sector=coalition.sectors.get(slug="faith"), role="leader",
+                             user=steward, email="old-lead@x.example", is_active=False)  # fmt: skip
+    old_role.is_active = True
+
+    with pytest.raises(NotAllowed, match="or reactivate it"):
+        services.member_save(member=old_role, changed=["is_active"], by=steward, is_new=False)
+    report = services.roster_import(coalition=coalition, content="email,sector,role\nold-lead@x.example,faith,leader\n",
+                                    by=steward)  # fmt: skip
+
+    assert report.errors == [
+        "old-lead@x.example: Only a platform admin can change the role of a roster entry with a login, or "
+        "reactivate it."
+    ]
+    assert Member.objects.get(pk=old_role.pk).is_active is False
+    assert selectors.is_leader(user=steward, coalition=coalition) is False
+
+
+@pytest.mark.django_db
+def test_editing_a_wave_in_the_admin_never_writes_back_a_stale_copy(
+    coalition: Coalition, roster: list[Member], draft: Wave
+) -> None:
+    stale = Wave.objects.get(pk=draft.pk)
+    attest(draft)
+    services.wave_open(wave_id=draft.pk)
+    stale.closes_at = stale.closes_at + timedelta(days=7)
+
+    services.wave_update(wave=stale, changed=["closes_at"], by=None)
+
+    wave = Wave.objects.get(pk=draft.pk)
+    assert (wave.status, wave.invited_count, wave.closes_at) == ("open", 12, stale.closes_at)
+    assert wave.opened_revision is not None
+    assert len(wave.sectors_snapshot) == 13
+
+
+@pytest.mark.django_db
+def test_the_review_compares_with_the_roster_the_previous_wave_opened_on(
+    coalition: Coalition, roster: list[Member], instrument: Instrument
+) -> None:
+    steward = with_role(coalition, "steward", "stew")
+    first = services.wave_create(coalition=coalition, label="2026 Q4", instrument=instrument)
+    attest(first)
+    services.wave_open(wave_id=first.pk)
+    services.wave_close(wave_id=first.pk)
+    mover = roster[0]  # victim services -> faith
+    mover.sector = coalition.sectors.get(slug="faith")
+    services.member_save(member=mover, changed=["sector"], by=steward, is_new=False)
+    gone = coalition.sectors.get(slug="survivor-leaders")  # its 2 members leave with it
+    gone.is_active = False
+    services.sector_save(sector=gone, changed=["is_active"], by=steward, is_new=False)
+    draft = services.wave_create(coalition=coalition, label="2027 Q1", instrument=instrument)
+
+    review = attestation.roster_review(wave=draft)
+
+    rows = {row.slug: (row.members, row.previous, row.added, row.removed, row.moved) for row in review.sectors}
+    assert rows["victim-services"] == (5, 6, 0, 0, 0)
+    assert rows["faith"] == (1, 0, 0, 0, 1)
+    assert rows["survivor-leaders"] == (0, 2, 0, 2, 0)
+    assert rows["law-enforcement"] == (4, 4, 0, 0, 0)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "data",
+    [{"action": "request", "researcher": "abc"}, {"action": "approve", "grant": "abc"}, {"action": "approve"},
+     {"action": "nonsense"}, {}],
+    ids=["bad-researcher", "bad-grant", "no-grant", "unknown-action", "empty"],
+)  # fmt: skip
+def test_bad_input_on_the_access_page_gets_a_readable_refusal(coalition: Coalition, data: dict[str, str]) -> None:
+    leader = with_role(coalition, "leader", "lee")
+
+    page = login(leader).post(f"/exports/access/{coalition.slug}/", data, follow=True)
+
+    assert page.status_code in (200, 404)
+    assert coalition.research_grants.count() == 0

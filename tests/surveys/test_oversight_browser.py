@@ -30,6 +30,7 @@ from exports import services as export_services
 from exports.models import ResearchGrant
 from surveys import attestation, services
 from surveys.models import AuditEvent, Coalition, RosterAttestation, Wave
+from tests import browser
 from tests.browser import BROWSER_MARKS, DESKTOP, PHONE, assert_accessible
 from tests.factories import MemberFactory
 
@@ -116,16 +117,7 @@ def cells(row: Any) -> list[str]:
 
 
 def log_in(context: Any, base: str, language: str) -> Any:
-    page = context.new_page()
-    page.goto(f"{base}/accounts/login/")
-    page.fill("#id_username", "lena.leader")
-    page.fill("#id_password", LEADER_PASSWORD)
-    page.press("#id_password", "Enter")
-    page.wait_for_url(f"{base}/")
-    if language == "es":
-        page.get_by_role("button", name="Español").click()
-        page.wait_for_load_state()
-    return page
+    return browser.log_in(context, base, username="lena.leader", password=LEADER_PASSWORD, language=language)
 
 
 @pytest.mark.parametrize(

@@ -51,6 +51,8 @@ ACCEPTED = [
     pytest.param("Fiscalía y tribunales — 2026 T3", id="accents-and-dash"),
     pytest.param('=HYPERLINK("http://x","y")', id="formula-text"),  # neutralised where CSV is written
     pytest.param("Café  Ñandú 😀", id="emoji-and-spaces"),
+    pytest.param("می‌خواهم", id="persian-zero-width-non-joiner"),
+    pytest.param("👩‍⚖️ judge", id="emoji-zero-width-joiner"),
     pytest.param("", id="empty"),
 ]
 
