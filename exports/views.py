@@ -130,9 +130,11 @@ def access(request: HttpRequest, slug: str) -> HttpResponse:
         action = request.POST.get("action", "")
         try:
             if action == "request":
-                researcher = selectors.researcher_candidates(coalition=coalition).filter(
-                    pk=_posted_id(request, "researcher")
-                ).first()
+                researcher = (
+                    selectors.researcher_candidates(coalition=coalition)
+                    .filter(pk=_posted_id(request, "researcher"))
+                    .first()
+                )
                 if researcher is None:
                     raise ServiceError(_("Choose a researcher from the coalition's roster."))
                 services.grant_request(
