@@ -155,6 +155,22 @@ def coalitions_led(*, user: User | AnonymousUser) -> QuerySet[Coalition]:
     ).distinct()
 
 
+def access_requests_awaiting(*, user: User) -> list[tuple[Coalition, int]]:
+    """Return, per coalition the user leads, how many research access requests they could decide on."""
+    # Through the relation, not the exports app: exports builds on surveys, not the reverse.
+    counts = [
+        (
+            coalition,
+            coalition.research_grants.filter(status="requested")
+            .exclude(researcher=user)
+            .exclude(requested_by_user=user)
+            .count(),
+        )
+        for coalition in coalitions_led(user=user)
+    ]
+    return [(coalition, count) for coalition, count in counts if count]
+
+
 def coalitions_for_oversight(*, user: User | AnonymousUser) -> QuerySet[Coalition]:
     """Return the coalitions whose roster history, access requests and audit log the user reads.
 

@@ -264,17 +264,7 @@ def home(request: HttpRequest) -> HttpResponse:
     coalitions = selectors.coalitions_for_oversight(user=request.user)
     user = request.user
     awaited = attestation.confirmations_awaited(user=user) if isinstance(user, User) else []
-    # Through the relation, not the exports app: exports builds on surveys, not the reverse.
-    decisions = [
-        (
-            coalition,
-            coalition.research_grants.filter(status="requested")
-            .exclude(researcher=user)
-            .exclude(requested_by_user=user)
-            .count(),
-        )
-        for coalition in selectors.coalitions_led(user=user)
-    ]
+    decisions = selectors.access_requests_awaiting(user=user) if isinstance(user, User) else []
     return render(
         request,
         "surveys/home.html",
@@ -282,7 +272,7 @@ def home(request: HttpRequest) -> HttpResponse:
             "rows": rows,
             "overseen": coalitions,
             "awaited": awaited,
-            "decisions": [(coalition, count) for coalition, count in decisions if count],
+            "decisions": decisions,
         },
     )
 
