@@ -1,6 +1,7 @@
 """Invitation tokens never reach a log: every logger Django sets up, every handler, tracebacks too."""
 
 import copy
+import io
 import logging
 import uuid
 from collections.abc import Iterator
@@ -81,12 +82,11 @@ def test_every_handler_of_every_logger_carries_the_redaction_filter(
     settings.DEBUG = True
     configure_logging(settings.LOGGING_CONFIG, settings.LOGGING)
 
-    # A NullHandler (libraries add them) writes nothing.
+    # Every handler the configuration sets up (a NullHandler writes nothing). A handler a library
+    # adds by itself later is covered by the record factory (the next test).
+    configured = [logging.getLogger(), *(logging.getLogger(name) for name in settings.LOGGING["loggers"])]
     handlers = {
-        handler
-        for logger in every_logger()
-        for handler in logger.handlers
-        if not isinstance(handler, logging.NullHandler)
+        handler for logger in configured for handler in logger.handlers if not isinstance(handler, logging.NullHandler)
     }
 
     assert handlers != set()
@@ -96,6 +96,27 @@ def test_every_handler_of_every_logger_carries_the_redaction_filter(
     assert [handler for handler in handlers if isinstance(handler, AdminEmailHandler)] == []
     for name in ("django", "django.server", "django.request", "django.security"):
         assert logging.getLogger(name).propagate is False, name
+
+
+def test_a_handler_a_library_adds_by_itself_receives_redacted_records(settings: Any, restored_logging: None) -> None:
+    configure_logging(settings.LOGGING_CONFIG, settings.LOGGING)
+    stream = io.StringIO()
+    foreign = logging.StreamHandler(stream)  # no filter: as a library would add it
+    library = logging.getLogger("some.library")
+    library.addHandler(foreign)
+    try:
+        library.warning("Fetched %s", f"/q/{TOKEN}")
+        try:
+            raise ValueError(f"/q/{TOKEN}")
+        except ValueError:
+            library.exception("Failed")
+    finally:
+        library.removeHandler(foreign)
+
+    written = stream.getvalue()
+    assert TOKEN not in written
+    assert written.startswith("Fetched /q/[redacted]\nFailed\n")
+    assert "ValueError: /q/[redacted]" in written
 
 
 @pytest.mark.django_db
