@@ -86,11 +86,9 @@ def wave_names(labels: list[str]) -> list[str]:
     return [f"{COALITION} — {label}" for label in labels]
 
 
-@pytest.mark.parametrize(
-    ("language", "name"),
-    [("en", "desktop"), ("en", "phone"), ("es", "desktop"), ("es", "phone")],
-    ids=["en-desktop", "en-phone", "es-desktop", "es-phone"],
-)
+# Each language on one width here and on the other in the progress test below: the module covers
+# all four combinations, each page of the export flow in both languages and on both widths.
+@pytest.mark.parametrize(("language", "name"), [("en", "phone"), ("es", "desktop")], ids=["en-phone", "es-desktop"])
 @pytest.mark.django_db(transaction=True)
 def test_the_demo_researcher_accepts_the_agreement_requests_and_downloads_an_export(
     chromium: Any, live_server: Any, exports_root: Path, language: str, name: str

@@ -120,11 +120,8 @@ def log_in(context: Any, base: str, language: str) -> Any:
     return browser.log_in(context, base, username="lena.leader", password=LEADER_PASSWORD, language=language)
 
 
-@pytest.mark.parametrize(
-    ("language", "name"),
-    [("en", "desktop"), ("en", "phone"), ("es", "desktop"), ("es", "phone")],
-    ids=["en-desktop", "en-phone", "es-desktop", "es-phone"],
-)
+# Both languages and both widths, each language on one width (the screenshots of the guides).
+@pytest.mark.parametrize(("language", "name"), [("en", "desktop"), ("es", "phone")], ids=["en-desktop", "es-phone"])
 @pytest.mark.django_db(transaction=True)
 def test_a_leader_confirms_the_roster_approves_access_and_reads_the_history_and_audit_log(
     chromium: Any, live_server: Any, language: str, name: str
